@@ -1,0 +1,39 @@
+"""Parameter and FLOP counting (one multiply-add = one FLOP, as fvcore and mmengine count)."""
+from typing import Any, List, Sequence
+
+import torch
+import torch.nn as nn
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of parameters (buffers excluded)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def _sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
+    """FLOPs of ``aten::scaled_dot_product_attention``: ``q @ k^T`` plus ``attn @ v``."""
+    from mmengine.analysis.jit_handles import get_shape
+    q, k, v = (get_shape(t) for t in inputs[:3])
+    batch = 1
+    for dim in q[:-2]:
+        batch *= dim
+    n_q, d_qk = q[-2], q[-1]
+    n_k, d_v = k[-2], v[-1]
+    return batch * n_q * n_k * (d_qk + d_v)
+
+
+def count_flops(model: nn.Module, input_shape: Sequence[int] = (1, 3, 224, 224)) -> int:
+    """FLOPs of one forward pass of ``model`` in eval mode on a zero tensor of ``input_shape``,
+    counted by ``mmengine.analysis.FlopAnalyzer`` with attention (SDPA) included."""
+    from mmengine.analysis import FlopAnalyzer
+    was_training = model.training
+    model.eval()
+    try:
+        param = next(model.parameters())
+        inputs = torch.zeros(*input_shape, dtype=param.dtype, device=param.device)
+        analyzer = FlopAnalyzer(model, inputs)
+        analyzer.set_op_handle('aten::scaled_dot_product_attention', _sdpa_flop_jit)
+        analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        return int(analyzer.total())
+    finally:
+        model.train(was_training)

@@ -1,0 +1,298 @@
+"""The EMOv2 backbone family (EMOv2 1M-50M and EMOv1-style variants), one implementation.
+
+Parameter names and shapes equal those of the official release, so official
+checkpoints load without renaming (see :mod:`emo_mm.models.checkpoint`).
+"""
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmengine.model import BaseModule
+from mmengine.registry import MODELS
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .attention import WindowAttention
+from .layers import ConvNormAct, LayerScale2d, build_norm, optional_drop_path
+
+# Settings shared by every size. ``attention`` per stage: None -> 1x1 conv mixer,
+# a tuple of partitions -> window attention (see WindowAttention).
+_HYBRID = ('remote', 'close')
+_COMMON = dict(
+    norms=('bn', 'bn', 'ln', 'ln'),
+    acts=('silu', 'silu', 'gelu', 'gelu'),
+    dw_kernel_sizes=(5, 5, 5, 5),
+    attention=(None, None, _HYBRID, _HYBRID),
+    layer_scale_init=1e-6,
+)
+_EMOV1 = dict(dw_kernel_sizes=(3, 3, 5, 5), attention=(None, None, ('remote', ), ('remote', )))
+
+_SIZES = {
+    '1m': dict(depths=(2, 2, 8, 3), embed_dims=(32, 48, 80, 180), exp_ratios=(2.0, 2.5, 3.0, 3.5),
+               head_dims=(16, 16, 20, 20), drop_path_rate=0.04036),
+    '2m': dict(depths=(3, 3, 9, 3), embed_dims=(32, 48, 120, 200), exp_ratios=(2.0, 2.5, 3.0, 3.5),
+               head_dims=(16, 16, 20, 20), drop_path_rate=0.05),
+    '5m': dict(depths=(3, 3, 9, 3), embed_dims=(48, 72, 160, 288), exp_ratios=(2.0, 3.0, 4.0, 4.0),
+               head_dims=(16, 24, 32, 32), drop_path_rate=0.05),
+    '20m': dict(depths=(3, 3, 13, 3), embed_dims=(64, 128, 320, 448), exp_ratios=(2.0, 3.0, 4.0, 4.0),
+                head_dims=(16, 32, 32, 32), drop_path_rate=0.1),
+    '50m': dict(depths=(5, 8, 20, 7), embed_dims=(64, 128, 384, 512), exp_ratios=(2.0, 3.0, 4.0, 4.0),
+                head_dims=(16, 32, 32, 32), drop_path_rate=0.2),
+}
+
+#: Architecture table: ``'1m' .. '50m'`` (EMOv2) and ``'emov1_1m' .. 'emov1_20m'``
+#: (3x3 depthwise kernels in stages 1-2, dilated-window attention only).
+ARCH_SETTINGS: Dict[str, dict] = {
+    **{name: {**_COMMON, **size} for name, size in _SIZES.items()},
+    **{f'emov1_{name}': {**_COMMON, **size, **_EMOV1}
+       for name, size in _SIZES.items() if name != '50m'},
+}
+_REQUIRED_ARCH_KEYS = ('depths', 'embed_dims', 'exp_ratios', 'head_dims')
+
+
+class InvertedResidualBlock(nn.Module):
+    """EMOv2's i2RMB: norm -> token mixer (1x1 conv or window attention) -> depthwise conv -> 1x1 proj.
+
+    With ``stride == 1`` and equal widths the block is residual twice: around the
+    depthwise conv, and around the whole block (scaled by LayerScale). The first
+    block of a stage (stride 2) has neither, but still applies the LayerScale.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 expand_ratio: float,
+                 norm: str,
+                 act: str,
+                 dw_kernel_size: int,
+                 stride: int = 1,
+                 attention: Optional[Sequence[str]] = None,
+                 head_dim: int = 32,
+                 window_size: int = 7,
+                 drop_path: float = 0.0,
+                 layer_scale_init: float = 1e-6) -> None:
+        super().__init__()
+        mid_channels = int(in_channels * expand_ratio)
+        self.has_skip = in_channels == out_channels and stride == 1
+        self.norm = build_norm(norm, in_channels)
+        if attention:
+            mixer = WindowAttention(in_channels, mid_channels, head_dim, window_size,
+                                    partitions=attention, act=act)
+        else:
+            mixer = _ConvMixer(in_channels, mid_channels, act)
+        self.eops = nn.ModuleList([mixer])   # official name: "efficient operators"
+        self.conv_local = ConvNormAct(mid_channels, mid_channels, dw_kernel_size, stride,
+                                      groups=mid_channels, norm='bn', act='silu')
+        self.proj = ConvNormAct(mid_channels, out_channels, 1, norm='none', act='none')
+        self.ls = LayerScale2d(out_channels, layer_scale_init)
+        self.drop_path = optional_drop_path(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.eops[0](self.norm(x))
+        y = y + self.conv_local(y) if self.has_skip else self.conv_local(y)
+        y = self.ls(self.proj(y))
+        return x + self.drop_path(y) if self.has_skip else y
+
+
+class _ConvMixer(nn.Module):
+    """1x1 conv + activation; wrapped so its keys read ``eops.0.net.conv.*``."""
+
+    def __init__(self, in_channels: int, out_channels: int, act: str) -> None:
+        super().__init__()
+        self.net = ConvNormAct(in_channels, out_channels, 1, bias=True, norm='none', act=act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _stem(out_channels: int) -> nn.ModuleList:
+    """3x3/2 conv (BN, SiLU) -> 3x3 depthwise (BN, SiLU) -> 1x1 conv; stride 2."""
+    return nn.ModuleList([
+        ConvNormAct(3, out_channels, 3, 2, bias=True, norm='bn', act='silu'),
+        ConvNormAct(out_channels, out_channels, 3, 1, groups=out_channels, norm='bn', act='silu'),
+        ConvNormAct(out_channels, out_channels, 1, norm='none', act='none'),
+    ])
+
+
+def resolve_arch(arch: Union[str, dict]) -> dict:
+    """Return a full arch dict from a name in :data:`ARCH_SETTINGS` or a (partial) dict."""
+    if isinstance(arch, str):
+        key = arch.lower()
+        if key not in ARCH_SETTINGS:
+            raise KeyError(f"unknown EMOv2 arch '{arch}'; choose one of {sorted(ARCH_SETTINGS)} "
+                           'or pass a dict with ' + ', '.join(_REQUIRED_ARCH_KEYS))
+        return copy.deepcopy(ARCH_SETTINGS[key])
+    if not isinstance(arch, dict):
+        raise TypeError(f'arch must be a name or a dict, got {type(arch).__name__}')
+    missing = [k for k in _REQUIRED_ARCH_KEYS if k not in arch]
+    if missing:
+        raise KeyError(f'custom EMOv2 arch dict lacks {missing}')
+    full = {**copy.deepcopy(_COMMON), 'drop_path_rate': 0.0, **arch}
+    for key in ('depths', 'embed_dims', 'exp_ratios', 'head_dims', 'norms', 'acts',
+                'dw_kernel_sizes', 'attention'):
+        if len(full[key]) != 4:
+            raise ValueError(f"arch['{key}'] must have one entry per stage (4), got {full[key]}")
+    return full
+
+
+@MODELS.register_module()
+class EMOv2(BaseModule):
+    """EMOv2 backbone (Zhang et al., "EMOv2: Pushing 5M Vision Model Frontier", 2024).
+
+    Args:
+        arch: a name from :data:`ARCH_SETTINGS` (``'1m'``, ``'2m'``, ``'5m'``, ``'20m'``,
+            ``'50m'``, ``'emov1_1m'`` ..) or a dict with ``depths``, ``embed_dims``,
+            ``exp_ratios``, ``head_dims`` (and optionally the other keys of the table).
+        window_size: attention window, an int or one per stage. 7 for ImageNet 224,
+            8 for 256/512 fine-tuning, 10 for detection and segmentation; ``<= 0`` means global.
+        out_indices: outputs to return; 0 is the stem (stride 2), 1-4 the stages
+            (strides 4, 8, 16, 32). Negative indices count from the end.
+        frozen_stages: freeze the stem (0) and stages 1..``frozen_stages``; -1 freezes nothing.
+        norm_eval: keep every BatchNorm in eval mode while training.
+        drop_path_rate: stochastic-depth rate of the last block (linear over all blocks);
+            ``None`` takes the arch's recipe value.
+        final_norm: add the classifier's LayerNorm (``norm.*``) on the stage-4 output.
+        with_cp: activation checkpointing per block (less memory, more compute).
+        init_cfg: mmengine init config; ``dict(type='Pretrained', checkpoint=PATH)``
+            loads an official or emo_mm checkpoint strictly (see :func:`load_pretrained`).
+    """
+
+    num_outputs = 5
+
+    def __init__(self,
+                 arch: Union[str, dict] = '5m',
+                 window_size: Union[int, Sequence[int]] = 7,
+                 out_indices: Union[int, Sequence[int]] = (4, ),
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 drop_path_rate: Optional[float] = None,
+                 final_norm: bool = False,
+                 with_cp: bool = False,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.arch_name = arch if isinstance(arch, str) else 'custom'
+        self.arch = resolve_arch(arch)
+        self.embed_dims: Tuple[int, ...] = tuple(self.arch['embed_dims'])
+        self.window_sizes = self._per_stage(window_size, 'window_size')
+        self.out_indices = self._check_out_indices(out_indices)
+        if not -1 <= frozen_stages <= 4:
+            raise ValueError(f'frozen_stages must be in [-1, 4], got {frozen_stages}')
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+        if drop_path_rate is None:
+            drop_path_rate = self.arch['drop_path_rate']
+
+        stem_channels = self.embed_dims[0] // 2
+        self.stage0 = _stem(stem_channels)
+        depths = self.arch['depths']
+        rates = torch.linspace(0, drop_path_rate, sum(depths), device='cpu').tolist()
+        in_channels = stem_channels
+        for i, depth in enumerate(depths):
+            blocks = []
+            for j in range(depth):
+                first = j == 0
+                blocks.append(InvertedResidualBlock(
+                    in_channels,
+                    self.embed_dims[i],
+                    expand_ratio=self.arch['exp_ratios'][i] * (2 if first else 1),
+                    norm=self.arch['norms'][i],
+                    act=self.arch['acts'][i],
+                    dw_kernel_size=self.arch['dw_kernel_sizes'][i],
+                    stride=2 if first else 1,
+                    attention=None if first else self.arch['attention'][i],
+                    head_dim=self.arch['head_dims'][i],
+                    window_size=self.window_sizes[i],
+                    drop_path=rates[sum(depths[:i]) + j],
+                    layer_scale_init=self.arch['layer_scale_init']))
+                in_channels = self.embed_dims[i]
+            self.add_module(f'stage{i + 1}', nn.ModuleList(blocks))
+        self.final_norm = final_norm
+        if final_norm:
+            self.norm = build_norm(self.arch['norms'][-1], self.embed_dims[-1])
+        self._freeze_stages()
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _per_stage(value: Union[int, Sequence[int]], name: str) -> Tuple[int, ...]:
+        if isinstance(value, int):
+            return (value, ) * 4
+        value = tuple(value)
+        if len(value) != 4:
+            raise ValueError(f'{name} must be an int or 4 values (one per stage), got {value}')
+        return value
+
+    def _check_out_indices(self, out_indices: Union[int, Sequence[int]]) -> Tuple[int, ...]:
+        if isinstance(out_indices, int):
+            out_indices = (out_indices, )
+        resolved = []
+        for index in out_indices:
+            if not -self.num_outputs <= index < self.num_outputs:
+                raise ValueError(f'out_indices entries must be in [-5, 4] (0 = stem, 1-4 = stages), '
+                                 f'got {index}')
+            resolved.append(index % self.num_outputs)
+        return tuple(resolved)
+
+    @property
+    def stages(self) -> List[nn.ModuleList]:
+        """``[stage0 (stem), stage1, .., stage4]``."""
+        return [getattr(self, f'stage{i}') for i in range(self.num_outputs)]
+
+    @property
+    def out_channels(self) -> Tuple[int, ...]:
+        """Channels of each returned output, in ``out_indices`` order."""
+        widths = (self.embed_dims[0] // 2, ) + self.embed_dims
+        return tuple(widths[i] for i in self.out_indices)
+
+    @property
+    def feature_info(self) -> List[dict]:
+        """timm-style description of every output: channels, stride and module name."""
+        widths = (self.embed_dims[0] // 2, ) + self.embed_dims
+        return [dict(num_chs=widths[i], reduction=2 ** (i + 1), module=f'stage{i}')
+                for i in range(self.num_outputs)]
+
+    # ------------------------------------------------------------ training mode
+    def _freeze_stages(self) -> None:
+        for stage in self.stages[:self.frozen_stages + 1]:
+            stage.eval()
+            for param in stage.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'EMOv2':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+    # ------------------------------------------------------------------ weights
+    def init_weights(self) -> None:
+        """Load ``init_cfg=dict(type='Pretrained', ...)`` strictly; otherwise mmengine's init."""
+        from .checkpoint import load_pretrained, pop_pretrained_cfg
+        pretrained, rest = pop_pretrained_cfg(self.init_cfg)
+        if pretrained is None:
+            super().init_weights()
+            return
+        self.init_cfg = rest
+        if rest:
+            super().init_weights()
+        load_pretrained(self, pretrained['checkpoint'], prefix=pretrained.get('prefix'))
+        self._is_init = True
+
+    # ------------------------------------------------------------------ forward
+    def _run_block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if self.with_cp and self.training and x.requires_grad:
+            return cp.checkpoint(block, x, use_reentrant=False)
+        return block(x)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        feats = {}
+        for index, stage in enumerate(self.stages[:max(self.out_indices) + 1]):
+            for block in stage:
+                x = self._run_block(block, x)
+            if index in self.out_indices:
+                feats[index] = self.norm(x) if self.final_norm and index == 4 else x
+        return tuple(feats[i] for i in self.out_indices)

@@ -1,0 +1,109 @@
+"""Small building blocks of EMOv2, named so that state-dict keys match the official release."""
+import math
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+#: EMOv2 uses eps=1e-6 for every BatchNorm and LayerNorm.
+NORM_EPS = 1e-6
+
+
+class LayerNorm2d(nn.Module):
+    """LayerNorm over the channels of a ``(B, C, H, W)`` map, per pixel.
+
+    Holds the affine parameters in a child ``norm`` (an ``nn.LayerNorm``) so the
+    keys read ``<prefix>.norm.weight`` as in the official checkpoints.
+    """
+
+    def __init__(self, num_channels: int, eps: float = NORM_EPS) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(num_channels, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.norm.normalized_shape, self.norm.weight,
+                         self.norm.bias, self.norm.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+def build_norm(kind: str, num_channels: int) -> nn.Module:
+    """``'bn'`` -> BatchNorm2d, ``'ln'`` -> :class:`LayerNorm2d`, ``'none'`` -> Identity."""
+    if kind == 'bn':
+        return nn.BatchNorm2d(num_channels, eps=NORM_EPS)
+    if kind == 'ln':
+        return LayerNorm2d(num_channels)
+    if kind == 'none':
+        return nn.Identity()
+    raise ValueError(f"unknown norm '{kind}', expected one of 'bn', 'ln', 'none'")
+
+
+def build_act(kind: str) -> nn.Module:
+    """``'silu'``, ``'gelu'`` (exact erf form), ``'relu'`` or ``'none'``."""
+    if kind == 'silu':
+        return nn.SiLU(inplace=True)
+    if kind == 'gelu':
+        return nn.GELU()
+    if kind == 'relu':
+        return nn.ReLU(inplace=True)
+    if kind == 'none':
+        return nn.Identity()
+    raise ValueError(f"unknown activation '{kind}', expected one of 'silu', 'gelu', 'relu', 'none'")
+
+
+class ConvNormAct(nn.Module):
+    """Conv2d -> norm -> activation, with 'same' padding for odd kernels."""
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 kernel_size: int = 1,
+                 stride: int = 1,
+                 groups: int = 1,
+                 bias: bool = False,
+                 norm: str = 'bn',
+                 act: str = 'relu') -> None:
+        super().__init__()
+        padding = math.ceil((kernel_size - stride) / 2)
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride,
+                              padding, groups=groups, bias=bias)
+        self.norm = build_norm(norm, out_channels)
+        self.act = build_act(act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.conv(x)))
+
+
+class LayerScale2d(nn.Module):
+    """Per-channel learnable scale ``gamma`` of shape ``(1, C, 1, 1)``."""
+
+    def __init__(self, num_channels: int, init_value: float = 1e-6) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(init_value * torch.ones(1, num_channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+class DropPath(nn.Module):
+    """Per-sample stochastic depth; identity in eval or when ``drop_prob == 0``."""
+
+    def __init__(self, drop_prob: float = 0.0) -> None:
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.drop_prob
+        mask = x.new_empty((x.shape[0], ) + (1, ) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask.div_(keep)
+
+    def extra_repr(self) -> str:
+        return f'drop_prob={self.drop_prob}'
+
+
+def optional_drop_path(drop_prob: Optional[float]) -> nn.Module:
+    """A :class:`DropPath` when ``drop_prob > 0``, else ``nn.Identity``."""
+    return DropPath(drop_prob) if drop_prob else nn.Identity()
