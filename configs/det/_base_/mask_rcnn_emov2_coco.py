@@ -1,0 +1,23 @@
+# Mask R-CNN 1x on COCO 2017 with an EMOv2 backbone (per-size files set arch, checkpoint, widths).
+_base_ = [
+    'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
+    'mmdet::_base_/datasets/coco_instance.py',
+    'mmdet::_base_/default_runtime.py',
+    './schedule_emov2_1x.py',
+]
+custom_imports = dict(imports=['emo_mm', 'emo_mm.det'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='EMOv2',
+        arch='5m',
+        window_size=10,
+        out_indices=(1, 2, 3, 4),
+        frozen_stages=1,
+        norm_eval=True,
+        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/EMOv2_5M_224.pth')),
+    neck=dict(in_channels=[48, 72, 160, 288]))
+
+# 4 images per GPU x 4 GPUs = 16 (auto_scale_lr.base_batch_size).
+train_dataloader = dict(batch_size=4, num_workers=4)

@@ -1,0 +1,67 @@
+# RetinaNet + EMOv2-1M trained from scratch on emo_mm's synthetic shapes: the project's main
+# job, sized for a 2-core CPU (about 10 minutes). Run:
+#   python tools/train.py configs/det/demo/retinanet_emov2_1m_shapes.py
+_base_ = [
+    'mmdet::_base_/models/retinanet_r50_fpn.py',
+    'mmdet::_base_/default_runtime.py',
+    '../../_base_/datasets/shapes_detection.py',
+]
+custom_imports = dict(imports=['emo_mm', 'emo_mm.det'], allow_failed_imports=False)
+
+img_scale = (192, 192)
+width = 64
+model = dict(
+    data_preprocessor=dict(pad_size_divisor=32),
+    backbone=dict(
+        _delete_=True,
+        type='EMOv2',
+        arch='1m',
+        window_size=8,
+        out_indices=(2, 3, 4),
+        drop_path_rate=0.0,
+        layer_scale_init_value=0.1,
+        init_cfg=None),
+    neck=dict(in_channels=[48, 80, 180], out_channels=width, start_level=0, num_outs=5,
+              norm_cfg=None),
+    bbox_head=dict(num_classes=4, in_channels=width, feat_channels=width, stacked_convs=2,
+                   anchor_generator=dict(octave_base_scale=3)),
+    test_cfg=dict(score_thr=0.05, max_per_img=50))
+
+max_epochs = 16
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
+    clip_grad=dict(max_norm=10, norm_type=2))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs, T_max=max_epochs,
+         eta_min_ratio=0.01, convert_to_iter_based=True),
+]
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=10),
+    checkpoint=dict(type='CheckpointHook', interval=max_epochs, max_keep_ckpts=1),
+    visualization=dict(type='DetVisualizationHook', draw=True, interval=20))
+log_processor = dict(by_epoch=True, window_size=10)
+auto_scale_lr = dict(enable=False, base_batch_size=8)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

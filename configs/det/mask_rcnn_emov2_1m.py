@@ -1,0 +1,5 @@
+_base_ = './_base_/mask_rcnn_emov2_coco.py'
+
+model = dict(
+    backbone=dict(arch='1m', init_cfg=dict(checkpoint='checkpoints/EMOv2_1M_224.pth')),
+    neck=dict(in_channels=[32, 48, 80, 180]))

@@ -1,0 +1,8 @@
+_base_ = './_base_/ssdlite_emov2_coco_512.py'
+# No EMOv2-20M ImageNet checkpoint has been released: put your own here, or train
+# from scratch with --cfg-options model.backbone.init_cfg=None.
+
+model = dict(
+    backbone=dict(arch='20m', init_cfg=dict(checkpoint='checkpoints/EMOv2_20M_224.pth')),
+    neck=dict(in_channels=(320, 448), out_channels=(320, 448, 512, 256, 256, 128)),
+    bbox_head=dict(in_channels=(320, 448, 512, 256, 256, 128)))
