@@ -211,3 +211,21 @@ def test_train_step_updates_all_trainable_params():
             assert p.grad is not None and torch.isfinite(p.grad).all(), name
         else:
             assert p.grad is None, name
+
+
+def test_channels_last_gives_same_outputs_and_gradients():
+    plain = randomize_(EMOv2('1m', out_indices=(1, 3, 4), drop_path_rate=0.0))
+    fast = EMOv2('1m', out_indices=(1, 3, 4), drop_path_rate=0.0, channels_last=True)
+    fast.load_state_dict(plain.state_dict())
+    assert fast.stage1[1].conv_local.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 64, 80)
+    for model in (plain, fast):
+        model.train()
+        sum(o.square().mean() for o in model(x)).backward()
+    for (name, p1), p2 in zip(plain.named_parameters(), fast.parameters()):
+        # Float rounding only: compare against each gradient's own scale.
+        assert (p1.grad - p2.grad).abs().max() <= 1e-4 * p1.grad.abs().max() + 1e-6, name
+    plain.eval(), fast.eval()
+    with torch.no_grad():
+        for a, b in zip(plain(x), fast(x)):
+            assert (a - b).abs().max().item() <= 1e-5 * max(1.0, a.abs().max().item())

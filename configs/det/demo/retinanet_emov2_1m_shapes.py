@@ -20,6 +20,7 @@ model = dict(
         out_indices=(2, 3, 4),
         drop_path_rate=0.0,
         layer_scale_init_value=0.1,
+        channels_last=True,
         init_cfg=None),
     neck=dict(in_channels=[48, 80, 180], out_channels=width, start_level=0, num_outs=5,
               norm_cfg=None),
