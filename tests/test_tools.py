@@ -15,11 +15,7 @@ from PIL import Image
 from emo_mm.apis import TASKS, ToolError, build_train_parser, check_cfg_options, resolve_task
 from emo_mm.apis.checks import missing_data_roots, option_key_problem
 from emo_mm.apis.config import flip_tta_pipeline
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# One thread per tool process: on a small shared machine, OpenMP threads that wait for
-# busy cores make each convolution ~50x slower.
-TOOL_ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}
+from tooling import REPO_ROOT, TOOL_ENV, newest_log, run_tool
 
 CONFIG_TEMPLATE = """\
 default_scope = 'mmpretrain'
@@ -65,18 +61,6 @@ def write_config(path: Path, data_root: Path, custom_imports: bool = True) -> Pa
         if custom_imports else ''
     path.write_text(CONFIG_TEMPLATE.format(custom_imports=imports, data_root=str(data_root)))
     return path
-
-
-def run_tool(script: str, *args) -> subprocess.CompletedProcess:
-    """``python tools/<script> args`` from the repo root."""
-    return subprocess.run([sys.executable, f'tools/{script}', *map(str, args)], cwd=REPO_ROOT,
-                          env=TOOL_ENV, capture_output=True, text=True, timeout=300)
-
-
-def newest_log(work_dir: Path) -> str:
-    """Text of the log of the latest run in ``work_dir``."""
-    run_dir = max(p for p in work_dir.iterdir() if p.is_dir())
-    return (run_dir / f'{run_dir.name}.log').read_text()
 
 
 def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str) -> None:

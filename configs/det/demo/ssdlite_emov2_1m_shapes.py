@@ -1,0 +1,74 @@
+# SSDLite + EMOv2-1M from scratch on emo_mm's synthetic shapes, sized for a CPU.
+#   python tools/train.py configs/det/demo/ssdlite_emov2_1m_shapes.py
+_base_ = '../ssdlite_emov2_1m_320.py'
+
+data_root = 'data/shapes/'
+shapes_generator = dict(num_train=320, num_val=80, img_size=256, seed=0)
+
+input_size = 256
+model = dict(
+    backbone=dict(window_size=8, layer_scale_init_value=0.1, channels_last=True, init_cfg=None),
+    bbox_head=dict(
+        num_classes=4,
+        # SSDLite's 320 anchors, scaled to the 256-pixel shapes images.
+        anchor_generator=dict(strides=[16, 32, 64, 86, 128, 256],
+                              min_sizes=[16, 38, 80, 130, 180, 230],
+                              max_sizes=[38, 80, 130, 180, 230, 256])))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion', brightness_delta=16, contrast_range=(0.8, 1.2),
+         saturation_range=(0.8, 1.2), hue_delta=9),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+]
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=1,
+    dataset=dict(
+        _delete_=True,
+        type='ShapesDetDataset',
+        data_root=data_root,
+        generator=shapes_generator,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='train/images/'),
+        filter_cfg=dict(filter_empty_gt=True, min_size=4),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=1,
+    dataset=dict(
+        _delete_=True,
+        type='ShapesDetDataset',
+        data_root=data_root,
+        generator=shapes_generator,
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='val/images/'),
+        test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+test_evaluator = val_evaluator
+
+max_epochs = 30
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs, T_max=max_epochs,
+         eta_min_ratio=0.01, convert_to_iter_based=True),
+]
+optim_wrapper = dict(optimizer=dict(lr=2e-3), clip_grad=dict(max_norm=10.0))
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=10),
+    checkpoint=dict(type='CheckpointHook', interval=max_epochs, max_keep_ckpts=1),
+    visualization=dict(type='DetVisualizationHook', draw=True, interval=20))
+auto_scale_lr = dict(base_batch_size=16)
