@@ -9,6 +9,8 @@ from typing import Any, Callable, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
+from emo_mm.models.checkpoint import CheckpointMismatchError
+
 from .config import load_config, prepare_test_config, prepare_train_config
 from .errors import ToolError
 from .tasks import TaskSpec
@@ -94,7 +96,23 @@ def run_train(args: argparse.Namespace) -> None:
     cfg, spec = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     prepare_train_config(cfg, amp=args.amp, auto_scale_lr=args.auto_scale_lr,
                          resume=args.resume)
-    build_runner(cfg, spec).train()
+    runner = build_runner(cfg, spec)
+    runner.train()
+    print(training_summary(runner))
+
+
+def training_summary(runner: Any) -> str:
+    """The last validation metrics and where the run's files are."""
+    scalars = runner.message_hub.log_scalars
+    metrics = {key[len('val/'):]: buffer.current() for key, buffer in scalars.items()
+               if key.startswith('val/') and key not in ('val/time', 'val/data_time')}
+    lines = [f'Finished {runner.iter} iterations; work_dir: {runner.work_dir}']
+    if metrics:
+        lines.append('Last validation: ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()))
+    vis_dir = os.path.join(runner.log_dir, 'vis_data', 'vis_image')
+    if os.path.isdir(vis_dir):
+        lines.append(f'Prediction images: {vis_dir}')
+    return '\n'.join(lines)
 
 
 def run_test(args: argparse.Namespace) -> None:
@@ -114,7 +132,7 @@ def run_command(command: Callable[[argparse.Namespace], None],
     args = parse_args(parser, argv)
     try:
         command(args)
-    except ToolError as err:
+    except (ToolError, FileNotFoundError, CheckpointMismatchError) as err:
         print(f'{parser.prog}: error: {err}', file=sys.stderr)
         return 2
     return 0
