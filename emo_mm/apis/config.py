@@ -25,7 +25,8 @@ def load_config(config_path: str, cfg_options: Optional[dict], launcher: str,
     require_file(config_path, 'config file')
     try:
         cfg = Config.fromfile(config_path)
-    except (SyntaxError, FileNotFoundError) as err:  # a typo, a missing _base_ file
+    # A typo, a missing _base_ file, keys duplicated among bases, an unimportable custom_imports.
+    except (SyntaxError, FileNotFoundError, KeyError, TypeError, ImportError) as err:
         raise ToolError(
             f'cannot read config {config_path}: {type(err).__name__}: {err}') from err
     if cfg_options:

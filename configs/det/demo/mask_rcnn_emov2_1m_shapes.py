@@ -65,5 +65,5 @@ param_scheduler = [
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(type='CheckpointHook', interval=max_epochs, max_keep_ckpts=1),
-    visualization=dict(type='DetVisualizationHook', draw=True, interval=20))
+    visualization=dict(type='DetVisualizationHook', draw=True, interval=3))
 auto_scale_lr = dict(enable=False, base_batch_size=8)

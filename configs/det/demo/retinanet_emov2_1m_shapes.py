@@ -10,6 +10,8 @@ custom_imports = dict(imports=['emo_mm', 'emo_mm.det'], allow_failed_imports=Fal
 
 img_scale = (192, 192)
 width = 64
+# GroupNorm in the neck and head: from scratch, unnormalised heads learn far slower.
+head_norm = dict(type='GN', num_groups=16, requires_grad=True)
 model = dict(
     data_preprocessor=dict(pad_size_divisor=32),
     backbone=dict(
@@ -23,8 +25,9 @@ model = dict(
         channels_last=True,
         init_cfg=None),
     neck=dict(in_channels=[48, 80, 180], out_channels=width, start_level=0, num_outs=5,
-              norm_cfg=None),
+              norm_cfg=head_norm),
     bbox_head=dict(num_classes=4, in_channels=width, feat_channels=width, stacked_convs=2,
+                   norm_cfg=head_norm,
                    anchor_generator=dict(octave_base_scale=3)),
     test_cfg=dict(score_thr=0.05, max_per_img=50))
 
@@ -34,7 +37,7 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
+    optimizer=dict(type='AdamW', lr=4e-3, weight_decay=0.05),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
     clip_grad=dict(max_norm=10, norm_type=2))
 param_scheduler = [
@@ -45,7 +48,7 @@ param_scheduler = [
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(type='CheckpointHook', interval=max_epochs, max_keep_ckpts=1),
-    visualization=dict(type='DetVisualizationHook', draw=True, interval=20))
+    visualization=dict(type='DetVisualizationHook', draw=True, interval=3))
 log_processor = dict(by_epoch=True, window_size=10)
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 

@@ -70,5 +70,5 @@ optim_wrapper = dict(optimizer=dict(lr=2e-3), clip_grad=dict(max_norm=10.0))
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(type='CheckpointHook', interval=max_epochs, max_keep_ckpts=1),
-    visualization=dict(type='DetVisualizationHook', draw=True, interval=20))
+    visualization=dict(type='DetVisualizationHook', draw=True, interval=3))
 auto_scale_lr = dict(base_batch_size=16)
