@@ -1,0 +1,5 @@
+# EMOv2-2M fine-tuned on ImageNet-1k at 512 (window 8) from the 224 checkpoint.
+_base_ = ['./_base_/imagenet_512.py', './_base_/emov2_in1k_finetune.py']
+
+model = dict(backbone=dict(arch='2m'), head=dict(in_channels=200))
+load_from = 'checkpoints/EMOv2_2M_224.pth'

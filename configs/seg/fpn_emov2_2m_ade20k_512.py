@@ -1,0 +1,5 @@
+_base_ = './_base_/fpn_emov2_ade20k.py'
+
+model = dict(
+    backbone=dict(arch='2m', init_cfg=dict(checkpoint='checkpoints/EMOv2_2M_224.pth')),
+    neck=dict(in_channels=[32, 48, 120, 200]))
