@@ -31,7 +31,7 @@ model = dict(
                    anchor_generator=dict(octave_base_scale=3)),
     test_cfg=dict(score_thr=0.05, max_per_img=50))
 
-max_epochs = 14
+max_epochs = 26
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
