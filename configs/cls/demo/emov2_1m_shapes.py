@@ -1,6 +1,6 @@
 # EMOv2-1M classifier trained from scratch on the 64x64 crops of emo_mm's synthetic shapes (4
 # classes, ~1200 train / ~300 val crops): a quick check of the classification side, sized for a
-# 2-core CPU (30 epochs = 1140 iterations, about 0.36 s each: 7-8 minutes). Run:
+# 2-core CPU (30 epochs = 1110 iterations; see docs/classification.md for the measured time). Run:
 #   python tools/train.py configs/cls/demo/emov2_1m_shapes.py
 # What the ImageNet recipe would get wrong here (see docs/classification.md):
 # * LayerScale starts at 1e-6, so every stage-entry block outputs ~1e-6-scaled features and the
@@ -30,7 +30,7 @@ model = dict(
               init_cfg=None))  # PyTorch's Linear init, not N(0, 0.01): see docs
 
 # Whole batches only: the last partial batch (7 crops) would take a full-size AdamW step on
-# BatchNorm statistics of 7 samples (with it: 93.5% instead of 95.6% in the reference run).
+# BatchNorm statistics of 7 samples (with it, an earlier run ended at 93.5% instead of 95.6%).
 train_dataloader = dict(drop_last=True)
 
 max_epochs = 30
