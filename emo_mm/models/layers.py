@@ -39,10 +39,18 @@ def build_norm(kind: str, num_channels: int) -> nn.Module:
     raise ValueError(f"unknown norm '{kind}', expected one of 'bn', 'ln', 'none'")
 
 
+class SiLU(nn.Module):
+    """SiLU, in place when autograd is off. (An in-place SiLU under autograd makes autograd
+    clone its input, since the backward needs it: out of place is cheaper there.)"""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.silu(x, inplace=not torch.is_grad_enabled())
+
+
 def build_act(kind: str) -> nn.Module:
     """``'silu'``, ``'gelu'`` (exact erf form), ``'relu'`` or ``'none'``."""
     if kind == 'silu':
-        return nn.SiLU(inplace=True)
+        return SiLU()
     if kind == 'gelu':
         return nn.GELU()
     if kind == 'relu':
@@ -85,6 +93,10 @@ class ConvNormAct(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pointwise and is_channels_last(x):
             y = F.linear(x.permute(0, 2, 3, 1), self.conv.weight.flatten(1), self.conv.bias)
+            if isinstance(self.norm, nn.Identity):
+                # Activate the (B, H, W, C) tensor, not its permuted view: autograd would
+                # otherwise see mixed layouts in the activation's backward (slow).
+                return self.act(y).permute(0, 3, 1, 2)
             y = y.permute(0, 3, 1, 2)
         else:
             y = self.conv(x)
