@@ -9,11 +9,9 @@ for speed without changing the math (``tests/reference.py`` states it with plain
 * each of q, k, v is gathered once into a buffer holding the windows of *both* partitions,
   token-major per head, and both partitions go through one pair of batched matmuls;
 * the two partitions' outputs are scattered back with one copy and one in-place add;
-* a map that fits in one window has identical partitions: attention is computed once and
-  doubled (exact in floating point);
 * zero padding is only applied when the map does not divide into windows.
 """
-from typing import List, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -121,14 +119,11 @@ class WindowAttention(nn.Module):
         ws = (wh, ww)
         qk = F.linear(x, self.qk.conv.weight.flatten(1), self.qk.conv.bias)
         v = self.v.act(F.linear(x, self.v.conv.weight.flatten(1), self.v.conv.bias))
-        # With one window, every partition is the same set of tokens: attend once, then scale.
-        kinds: List[str] = list(self.partitions) if grid != (1, 1) else [self.partitions[0]]
+        kinds = self.partitions
         heads = self.num_heads
         q, k = qk[..., :c], qk[..., c:]
         out = self._attend(*(gather_windows(t, kinds, ws, grid, heads) for t in (q, k, v)))
         y = scatter_windows(out, kinds, b, ws, grid, heads)
-        if len(kinds) < len(self.partitions):
-            y = y.mul_(len(self.partitions))
         if pad_b or pad_r:
             y = y[:, :h, :w]
         return y.permute(0, 3, 1, 2)
