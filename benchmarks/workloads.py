@@ -53,7 +53,7 @@ def classifier_train_step(model: nn.Module, batch: int, size: int, device: str,
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
     inputs = torch.randn(batch, 3, size, size, device=device)
-    samples = [DataSample().set_gt_label(int(i) % 1000) for i in range(batch)]
+    samples = [DataSample().set_gt_label(int(i) % 1000).to(device) for i in range(batch)]
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)

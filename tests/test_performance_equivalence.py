@@ -146,3 +146,20 @@ def test_fullgraph_compiled_training_step_equals_eager():
     out_e.square().mean().backward()
     out_c.square().mean().backward()
     assert_grads_equal(eager, traced)
+
+
+def test_benchmark_tool_runs_and_writes_json(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from conftest import REPO_ROOT
+    out = tmp_path / 'bench.json'
+    cmd = [sys.executable, str(REPO_ROOT / 'tools' / 'analysis' / 'benchmark.py'), '--arch', '1m',
+           '--sizes', '64', '--window', '7', '--threads', '1', '--runs', '2', '--warmup', '1',
+           '--modes', 'infer', 'deploy', '--models', 'backbone', '--json', str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(out.read_text())['rows']
+    assert [r['variant'] for r in rows] == ['plain', 'ours', 'ours deploy']
+    assert all(r['median_ms'] > 0 for r in rows) and rows[0]['vs_plain'] == 1.0
+    assert 'vs plain' in result.stdout
