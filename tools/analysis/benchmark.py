@@ -114,7 +114,10 @@ def inference_models(task: str, arch: str, window: int, modes: List[str], device
         if mode == 'compile':
             import torch._inductor.config as inductor_config
             inductor_config.freezing = True     # weights as constants (inference only)
-            model = torch.compile(model, fullgraph=True)
+            # A fresh static-shape graph per model and size: dynamo would otherwise reuse
+            # the previous instance's cache entry and turn to dynamic shapes on a new size.
+            torch._dynamo.reset()
+            model = torch.compile(model, fullgraph=True, dynamic=False)
         models[INFER_VARIANT[mode]] = model
     for model in models.values():
         model.to(device).eval()
