@@ -253,15 +253,16 @@ def summarize(rows: List[Row]) -> List[str]:
     for r in rows:
         base = index.get((r.task, r.arch, r.size, r.window, 'ours'))
         if r.variant == 'ours with_cp' and base is not None and base.peak_mb:
-            lines.append(f'with_cp {r.arch} {r.size}: peak memory {1 - r.peak_mb / base.peak_mb:+.0%} '
-                         f'lower, time {r.median_ms / base.median_ms - 1:+.0%} vs ours')
+            lines.append(f'with_cp {r.arch} {r.size}: peak memory {r.peak_mb / base.peak_mb - 1:+.0%}, '
+                         f'time {r.median_ms / base.median_ms - 1:+.0%} vs ours')
     groups: Dict[tuple, List[Row]] = {}
     for r in rows:
         if 'infer' in r.task:
             groups.setdefault((r.task, r.arch, r.window, r.variant), []).append(r)
     for (task, arch, window, variant), group in groups.items():
         group.sort(key=lambda r: r.size)
-        for small, large in zip(group, group[1:]):
+        pairs = list(zip(group, group[1:])) + ([(group[0], group[-1])] if len(group) > 2 else [])
+        for small, large in pairs:
             pixels = (large.size / small.size) ** 2
             growth = large.median_ms / small.median_ms
             lines.append(f'{task} {arch} w{window} {variant}: {small.size}->{large.size} time x{growth:.2f} '
