@@ -8,6 +8,7 @@ import torch
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
 sys.path.insert(0, str(TESTS_DIR))
+sys.path.insert(1, str(REPO_ROOT))   # benchmarks/ (the plain formulation) sits at the root
 
 # The shared spec folder sits beside the checkout (../shared/docs/keys); a copy of the
 # official key lists is kept in tests/data/keys so the tests run anywhere.

@@ -2,10 +2,11 @@
 from which mmdet, mmseg and mmpretrain resolve it."""
 from .checkpoint import (CheckpointMismatchError, load_classifier, load_pretrained,
                          official_to_backbone, official_to_classifier, read_checkpoint)
+from .deploy import reparameterize
 from .emov2 import ARCH_SETTINGS, EMOv2, InvertedResidualBlock, resolve_arch
 
 __all__ = [
     'ARCH_SETTINGS', 'EMOv2', 'InvertedResidualBlock', 'resolve_arch', 'CheckpointMismatchError',
     'load_classifier', 'load_pretrained', 'official_to_backbone', 'official_to_classifier',
-    'read_checkpoint'
+    'read_checkpoint', 'reparameterize'
 ]

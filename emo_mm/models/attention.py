@@ -1,9 +1,15 @@
 """EMOv2 window attention: dilated ("remote") and local ("close") windows sharing q/k/v.
 
-The official code partitions the padded map twice with separate reshapes and attention
-calls. Here both partitions are gathered into one batch and go through a single
-``F.scaled_dot_product_attention`` call; the math is the same (see
-``tests/reference_attention.py`` for the plain loop-over-windows statement).
+The official code partitions the padded map twice with separate rearrange copies and
+attention calls (``benchmarks/plain_emov2.py`` keeps that form). Here the work is laid out
+for speed without changing the math (``tests/reference.py`` states it with plain loops):
+
+* tokens stay channels-last (``B, H, W, C``): q/k/v are ``F.linear`` on that view, so a
+  channels-last input costs no copy;
+* each of q, k, v is gathered once into a buffer holding the windows of *both* partitions,
+  token-major per head, and both partitions go through one pair of batched matmuls;
+* the two partitions' outputs are scattered back with one copy and one in-place add;
+* zero padding is only applied when the map does not divide into windows.
 """
 from typing import Sequence, Tuple
 
@@ -17,34 +23,47 @@ from .layers import ConvNormAct
 PARTITIONS = ('remote', 'close')
 
 
-def _partition(t: torch.Tensor, kind: str, heads: int, ws: Tuple[int, int],
-               grid: Tuple[int, int]) -> torch.Tensor:
-    """``(B, heads*d, Hp, Wp)`` -> ``(B*n1*n2, heads, wh*ww, d)`` windows of one partition.
+def window_view(t: torch.Tensor, kind: str, ws: Tuple[int, int], grid: Tuple[int, int],
+                heads: int) -> torch.Tensor:
+    """``(B, Hp, Wp, heads*d)`` -> view ``(B, n1, n2, heads, wh, ww, d)`` of one partition.
 
-    ``remote``: token (y, x) goes to window (y % n1, x % n2) (dilated windows);
-    ``close``: token (y, x) goes to window (y // wh, x // ww) (ordinary local windows).
+    ``remote``: token (y, x) is in window (y % n1, x % n2) (dilated windows);
+    ``close``: token (y, x) is in window (y // wh, x // ww) (ordinary local windows).
     """
-    b, c = t.shape[:2]
+    b, c = t.shape[0], t.shape[-1]
     (wh, ww), (n1, n2) = ws, grid
-    d = c // heads
     if kind == 'remote':
-        t = t.reshape(b, heads, d, wh, n1, ww, n2).permute(0, 4, 6, 1, 3, 5, 2)
-    else:
-        t = t.reshape(b, heads, d, n1, wh, n2, ww).permute(0, 3, 5, 1, 4, 6, 2)
-    return t.reshape(b * n1 * n2, heads, wh * ww, d)
+        return t.view(b, wh, n1, ww, n2, heads, c // heads).permute(0, 2, 4, 5, 1, 3, 6)
+    return t.view(b, n1, wh, n2, ww, heads, c // heads).permute(0, 1, 3, 5, 2, 4, 6)
 
 
-def _unpartition(t: torch.Tensor, kind: str, batch: int, ws: Tuple[int, int],
-                 grid: Tuple[int, int]) -> torch.Tensor:
-    """Inverse of :func:`_partition`: ``(B*n1*n2, heads, wh*ww, d)`` -> ``(B, heads*d, Hp, Wp)``."""
-    heads, d = t.shape[1], t.shape[3]
-    (wh, ww), (n1, n2) = ws, grid
-    t = t.reshape(batch, n1, n2, heads, wh, ww, d)
+def merge_view(t: torch.Tensor, kind: str) -> torch.Tensor:
+    """Inverse of :func:`window_view`: ``(B, n1, n2, heads, wh, ww, d)`` -> the 7-d view whose
+    contiguous form is ``(B, Hp, Wp, heads*d)``."""
     if kind == 'remote':
-        t = t.permute(0, 3, 6, 4, 1, 5, 2)   # b heads d wh n1 ww n2
-    else:
-        t = t.permute(0, 3, 6, 1, 4, 2, 5)   # b heads d n1 wh n2 ww
-    return t.reshape(batch, heads * d, n1 * wh, n2 * ww)
+        return t.permute(0, 4, 1, 5, 2, 3, 6)   # B wh n1 ww n2 heads d
+    return t.permute(0, 1, 4, 2, 5, 3, 6)       # B n1 wh n2 ww heads d
+
+
+def gather_windows(t: torch.Tensor, kinds: Sequence[str], ws: Tuple[int, int],
+                   grid: Tuple[int, int], heads: int) -> torch.Tensor:
+    """Windows of every partition in ``kinds``, stacked: ``(P*B*n1*n2*heads, wh*ww, d)``."""
+    views = [window_view(t, kind, ws, grid, heads) for kind in kinds]
+    stacked = views[0].unsqueeze(0) if len(views) == 1 else torch.stack(views)
+    return stacked.reshape(-1, ws[0] * ws[1], t.shape[-1] // heads)
+
+
+def scatter_windows(out: torch.Tensor, kinds: Sequence[str], batch: int, ws: Tuple[int, int],
+                    grid: Tuple[int, int], heads: int) -> torch.Tensor:
+    """Sum of the partitions' outputs ``(P*B*n1*n2*heads, wh*ww, d)`` as ``(B, Hp, Wp, heads*d)``."""
+    (wh, ww), (n1, n2) = ws, grid
+    d = out.shape[-1]
+    parts = out.view(len(kinds), batch, n1, n2, heads, wh, ww, d).unbind(0)
+    views = [merge_view(p, kind) for p, kind in zip(parts, kinds)]
+    y = views[0].reshape(batch, n1 * wh, n2 * ww, heads * d)
+    for view in views[1:]:
+        y.view(view.shape).add_(view)
+    return y
 
 
 class WindowAttention(nn.Module):
@@ -58,6 +77,8 @@ class WindowAttention(nn.Module):
         partitions: ``('remote', 'close')`` for EMOv2's hybrid attention, ``('remote',)``
             for EMOv1-style dilated windows. The outputs of the partitions are summed.
         act: activation applied to ``v``.
+
+    The output is channels-last in memory (a permuted ``(B, H, W, C)`` tensor).
     """
 
     def __init__(self,
@@ -82,26 +103,30 @@ class WindowAttention(nn.Module):
         self.qk = ConvNormAct(in_channels, 2 * in_channels, 1, bias=qkv_bias, norm='none', act='none')
         self.v = ConvNormAct(in_channels, out_channels, 1, bias=qkv_bias, norm='none', act=act)
 
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        attn = torch.bmm(q, k.transpose(1, 2)).mul_(self.scale)
+        return torch.bmm(attn.softmax(dim=-1), v)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, _, h, w = x.shape
+        b, c, h, w = x.shape
         wh, ww = (self.window_size, self.window_size) if self.window_size > 0 else (h, w)
         pad_b, pad_r = (-h) % wh, (-w) % ww
+        x = x.permute(0, 2, 3, 1)    # B H W C: a view for channels-last input
         if pad_b or pad_r:
             # Zero padding on the normed input; padded tokens are attended to (not masked).
-            x = F.pad(x, (0, pad_r, 0, pad_b))
+            x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
         grid = ((h + pad_b) // wh, (w + pad_r) // ww)
         ws = (wh, ww)
-        q, k = self.qk(x).chunk(2, dim=1)
-        v = self.v(x)
+        qk = F.linear(x, self.qk.conv.weight.flatten(1), self.qk.conv.bias)
+        v = self.v.act(F.linear(x, self.v.conv.weight.flatten(1), self.v.conv.bias))
+        kinds = self.partitions
         heads = self.num_heads
-        qs, ks, vs = ([_partition(t, p, heads, ws, grid) for p in self.partitions] for t in (q, k, v))
-        out = F.scaled_dot_product_attention(
-            torch.cat(qs), torch.cat(ks), torch.cat(vs), scale=self.scale)
-        out = sum(_unpartition(o, p, b, ws, grid)
-                  for o, p in zip(out.chunk(len(self.partitions)), self.partitions))
+        q, k = qk[..., :c], qk[..., c:]
+        out = self._attend(*(gather_windows(t, kinds, ws, grid, heads) for t in (q, k, v)))
+        y = scatter_windows(out, kinds, b, ws, grid, heads)
         if pad_b or pad_r:
-            out = out[:, :, :h, :w]
-        return out
+            y = y[:, :h, :w]
+        return y.permute(0, 3, 1, 2)
 
     def extra_repr(self) -> str:
         return (f'heads={self.num_heads}, head_dim={self.head_dim}, '

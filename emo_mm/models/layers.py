@@ -39,10 +39,18 @@ def build_norm(kind: str, num_channels: int) -> nn.Module:
     raise ValueError(f"unknown norm '{kind}', expected one of 'bn', 'ln', 'none'")
 
 
+class SiLU(nn.Module):
+    """SiLU, in place when autograd is off. (An in-place SiLU under autograd makes autograd
+    clone its input, since the backward needs it: out of place is cheaper there.)"""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.silu(x, inplace=not torch.is_grad_enabled())
+
+
 def build_act(kind: str) -> nn.Module:
     """``'silu'``, ``'gelu'`` (exact erf form), ``'relu'`` or ``'none'``."""
     if kind == 'silu':
-        return nn.SiLU(inplace=True)
+        return SiLU()
     if kind == 'gelu':
         return nn.GELU()
     if kind == 'relu':
@@ -52,8 +60,18 @@ def build_act(kind: str) -> nn.Module:
     raise ValueError(f"unknown activation '{kind}', expected one of 'silu', 'gelu', 'relu', 'none'")
 
 
+def is_channels_last(x: torch.Tensor) -> bool:
+    """Whether a 4-d tensor is laid out as ``(B, H, W, C)`` in memory."""
+    return x.permute(0, 2, 3, 1).is_contiguous()
+
+
 class ConvNormAct(nn.Module):
-    """Conv2d -> norm -> activation, with 'same' padding for odd kernels."""
+    """Conv2d -> norm -> activation, with 'same' padding for odd kernels.
+
+    A 1x1 convolution (stride 1, one group) on a channels-last input runs as ``F.linear``
+    on the ``(B, H, W, C)`` view: the same math, with no layout conversion and no
+    im2col fallback (PyTorch's CPU 1x1 convolution path at batch 1 on one thread).
+    """
 
     def __init__(self,
                  in_channels: int,
@@ -70,9 +88,19 @@ class ConvNormAct(nn.Module):
                               padding, groups=groups, bias=bias)
         self.norm = build_norm(norm, out_channels)
         self.act = build_act(act)
+        self.pointwise = kernel_size == 1 and stride == 1 and groups == 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.norm(self.conv(x)))
+        if self.pointwise and is_channels_last(x):
+            y = F.linear(x.permute(0, 2, 3, 1), self.conv.weight.flatten(1), self.conv.bias)
+            if isinstance(self.norm, nn.Identity):
+                # Activate the (B, H, W, C) tensor, not its permuted view: autograd would
+                # otherwise see mixed layouts in the activation's backward (slow).
+                return self.act(y).permute(0, 3, 1, 2)
+            y = y.permute(0, 3, 1, 2)
+        else:
+            y = self.conv(x)
+        return self.act(self.norm(y))
 
 
 class LayerScale2d(nn.Module):

@@ -1,0 +1,328 @@
+#!/usr/bin/env python
+"""Time EMOv2 against the plain (official) formulation, side by side in one run.
+
+Modes: ``infer`` (eager), ``deploy`` (BN/LayerScale folded, eager), ``compile`` (deploy form
+under ``torch.compile(fullgraph=True)``), for the backbone and the mmpretrain classifier;
+``train`` (classifier training step: forward, backward, AdamW), ``train_cp`` (the same with
+activation checkpointing), ``det_train`` (RetinaNet demo detector training step). Variants
+are timed round-robin (run i of every variant, then run i + 1) so that load changes hit
+them alike; medians are reported. Peak training memory: a fresh subprocess per variant
+(CPU: peak RSS growth over the step; CUDA: ``max_memory_allocated`` growth).
+
+    python tools/analysis/benchmark.py --arch 1m 5m --sizes 224 512 --window 7 10 \\
+        --threads 2 --modes infer deploy compile --json work_dirs/bench_infer.json
+"""
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks import workloads  # noqa: E402
+from emo_mm.models import reparameterize  # noqa: E402
+
+MODES = ('infer', 'compile', 'deploy', 'train', 'train_cp', 'det_train')
+INFER_VARIANT = {'infer': 'ours', 'deploy': 'ours deploy', 'compile': 'ours deploy+compile'}
+
+
+@dataclass
+class Row:
+    task: str          # backbone / classifier inference, classifier / detector train step
+    arch: str
+    size: int
+    window: int
+    batch: int
+    variant: str
+    median_ms: float
+    images_per_s: float
+    vs_plain: float    # plain median / this median (> 1: faster than plain)
+    peak_mb: Optional[float] = None
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--arch', nargs='+', default=['1m', '5m'])
+    parser.add_argument('--sizes', type=int, nargs='+', default=[224])
+    parser.add_argument('--window', type=int, nargs='+', default=[7],
+                        help='one window for every size, or one per size')
+    parser.add_argument('--batch', type=int, default=1, help='inference batch')
+    parser.add_argument('--train-batch', type=int, default=16)
+    parser.add_argument('--det-batch', type=int, default=8)
+    parser.add_argument('--det-size', type=int, default=192)
+    parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    parser.add_argument('--device', default='cpu', help='cpu or cuda[:N]')
+    parser.add_argument('--amp', action='store_true', help='autocast (fp16 on CUDA, bf16 on CPU)')
+    parser.add_argument('--runs', type=int, default=20)
+    parser.add_argument('--warmup', type=int, default=5)
+    parser.add_argument('--train-runs', type=int, default=None, help='default: --runs')
+    parser.add_argument('--modes', nargs='+', default=['infer', 'deploy'], choices=MODES)
+    parser.add_argument('--models', nargs='+', default=['backbone', 'classifier'],
+                        choices=['backbone', 'classifier'], help='inference targets')
+    parser.add_argument('--json', type=Path, default=None, help='write the rows and setup here')
+    parser.add_argument('--probe', default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if len(args.window) not in (1, len(args.sizes)):
+        parser.error('--window takes one value or one per --sizes entry')
+    return args
+
+
+# ----------------------------------------------------------------------------- timing
+def synchronize(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize(device)
+
+
+def time_round_robin(fns: Dict[str, Callable[[], object]], runs: int, warmup: int,
+                     device: str) -> Dict[str, float]:
+    """Median seconds per call of each function, calls interleaved across functions."""
+    times: Dict[str, List[float]] = {name: [] for name in fns}
+    for i in range(warmup + runs):
+        for name, fn in fns.items():
+            synchronize(device)
+            start = time.perf_counter()
+            fn()
+            synchronize(device)
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+# ----------------------------------------------------------------------------- inference
+def inference_models(task: str, arch: str, window: int, modes: List[str], device: str):
+    """``{variant: module}`` in eval mode: plain plus one entry per inference mode."""
+    build = (workloads.build_classifier if task == 'classifier' else
+             lambda v, a, w: workloads.build_backbone(v, a, w))
+    models = {'plain': build('plain', arch, window)}
+    for mode in modes:
+        model = build('ours', arch, window)
+        if mode in ('deploy', 'compile'):
+            reparameterize(model)
+        model.to(device).eval()
+        if mode == 'compile':
+            import torch._inductor.config as inductor_config
+            inductor_config.freezing = True     # weights as constants (inference only)
+            # A fresh static-shape graph per model and size: dynamo would otherwise reuse
+            # the previous instance's cache entry and turn to dynamic shapes on a new size.
+            torch._dynamo.reset()
+            model = torch.compile(model, fullgraph=True, dynamic=False)
+        models[INFER_VARIANT[mode]] = model
+    for model in models.values():
+        model.to(device).eval()
+    return models
+
+
+def run_inference(args, arch: str, size: int, window: int) -> List[Row]:
+    modes = [m for m in ('infer', 'deploy', 'compile') if m in args.modes]
+    rows = []
+    for task in args.models:
+        models = inference_models(task, arch, window, modes, args.device)
+        x = torch.randn(args.batch, 3, size, size, device=args.device)
+        call = ((lambda m: m(x, mode='tensor')) if task == 'classifier' else (lambda m: m(x)))
+        fns = {name: (lambda m=m: call(m)) for name, m in models.items()}
+        with torch.no_grad(), workloads._autocast(args.device, args.amp):
+            medians = time_round_robin(fns, args.runs, args.warmup, args.device)
+        rows += make_rows(f'{task} infer', arch, size, window, args.batch, medians)
+        del models, fns
+        gc.collect()
+    return rows
+
+
+# ----------------------------------------------------------------------------- training
+def train_step_for(spec: dict) -> Callable[[], None]:
+    """Build the training workload described by ``spec`` (also used by the memory probe)."""
+    if spec['task'] == 'detector train':
+        model = workloads.build_detector(spec['variant'])
+        return workloads.detector_train_step(model, spec['batch'], spec['size'], spec['device'],
+                                             spec['amp'])
+    variant = 'ours' if spec['variant'].startswith('ours') else 'plain'
+    model = workloads.build_classifier(variant, spec['arch'], spec['window'],
+                                       with_cp=spec['variant'] == 'ours with_cp')
+    return workloads.classifier_train_step(model, spec['batch'], spec['size'], spec['device'],
+                                           spec['amp'])
+
+
+def current_rss_mb() -> float:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2 ** 20
+
+
+def probe_memory(spec: dict) -> float:
+    """Peak memory (MB) of a training step above what lives between steps (weights, optimizer
+    state), in this fresh process. On CPU: the RSS sampled during a step after a warm-up step,
+    minus the RSS before it; large blocks are mmap-ed (see :func:`memory_in_subprocess`), so
+    freed memory leaves the RSS."""
+    torch.set_num_threads(spec['threads'])
+    step = train_step_for(spec)
+    step()      # optimizer state, lazy library initialisation
+    gc.collect()
+    if spec['device'].startswith('cuda'):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        step()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2 ** 20
+    base = current_rss_mb()
+    with RssSampler() as sampler:
+        step()
+    return sampler.peak_mb - base
+
+
+class RssSampler(threading.Thread):
+    """Samples this process's RSS every ``interval`` seconds while in the ``with`` block
+    (torch ops release the GIL, so samples land inside them)."""
+
+    def __init__(self, interval: float = 2e-4) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.peak_mb = current_rss_mb()
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.peak_mb = max(self.peak_mb, current_rss_mb())
+            time.sleep(self.interval)
+
+    def __enter__(self) -> 'RssSampler':
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop_event.set()
+        self.join()
+        self.peak_mb = max(self.peak_mb, current_rss_mb())
+
+
+def memory_in_subprocess(spec: dict) -> float:
+    cmd = [sys.executable, str(Path(__file__).resolve()), '--probe', json.dumps(spec)]
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])['peak_mb']
+
+
+def run_training(args, task: str, arch: str, size: int, window: int, batch: int,
+                 variants: List[str]) -> List[Row]:
+    specs = {v: dict(task=task, variant=v, arch=arch, size=size, window=window, batch=batch,
+                     device=args.device, amp=args.amp, threads=torch.get_num_threads())
+             for v in variants}
+    steps = {v: train_step_for(spec) for v, spec in specs.items()}
+    runs = args.train_runs or args.runs
+    medians = time_round_robin(steps, runs, min(args.warmup, 3), args.device)
+    del steps
+    gc.collect()
+    peaks = {v: memory_in_subprocess(spec) for v, spec in specs.items()}
+    return make_rows(task, arch, size, window, batch, medians, peaks)
+
+
+# ----------------------------------------------------------------------------- report
+def make_rows(task, arch, size, window, batch, medians, peaks=None) -> List[Row]:
+    plain = medians.get('plain')
+    return [Row(task, arch, size, window, batch, name, sec * 1000, batch / sec,
+                plain / sec if plain else float('nan'), (peaks or {}).get(name))
+            for name, sec in medians.items()]
+
+
+def print_table(rows: List[Row]) -> None:
+    head = (f"{'task':<20} {'arch':<9} {'size':>5} {'win':>4} {'bs':>3} {'variant':<20} "
+            f"{'median ms':>10} {'img/s':>8} {'vs plain':>8} {'peak MB':>8}")
+    print(head)
+    print('-' * len(head))
+    for r in rows:
+        peak = f'{r.peak_mb:8.0f}' if r.peak_mb is not None else f"{'-':>8}"
+        print(f'{r.task:<20} {r.arch:<9} {r.size:>5} {r.window:>4} {r.batch:>3} {r.variant:<20} '
+              f'{r.median_ms:10.1f} {r.images_per_s:8.1f} {r.vs_plain:7.2f}x {peak}')
+
+
+def summarize(rows: List[Row]) -> List[str]:
+    """Derived figures: with_cp memory/time vs ours, and time growth vs pixel count."""
+    lines = []
+    index = {(r.task, r.arch, r.size, r.window, r.variant): r for r in rows}
+    for r in rows:
+        base = index.get((r.task, r.arch, r.size, r.window, 'ours'))
+        if r.variant == 'ours with_cp' and base is not None and base.peak_mb:
+            lines.append(f'with_cp {r.arch} {r.size}: peak memory {r.peak_mb / base.peak_mb - 1:+.0%}, '
+                         f'time {r.median_ms / base.median_ms - 1:+.0%} vs ours')
+    groups: Dict[tuple, List[Row]] = {}
+    for r in rows:
+        if 'infer' in r.task:
+            groups.setdefault((r.task, r.arch, r.window, r.variant), []).append(r)
+    for (task, arch, window, variant), group in groups.items():
+        group.sort(key=lambda r: r.size)
+        pairs = list(zip(group, group[1:])) + ([(group[0], group[-1])] if len(group) > 2 else [])
+        for small, large in pairs:
+            pixels = (large.size / small.size) ** 2
+            growth = large.median_ms / small.median_ms
+            lines.append(f'{task} {arch} w{window} {variant}: {small.size}->{large.size} time x{growth:.2f} '
+                         f'for pixels x{pixels:.2f} ({growth / pixels:.2f} of the pixel ratio)')
+    return lines
+
+
+def setup_info(args) -> dict:
+    cpu = platform.processor()
+    try:
+        out = subprocess.run(['lscpu'], capture_output=True, text=True).stdout
+        cpu = next((line.split(':', 1)[1].strip() for line in out.splitlines()
+                    if line.startswith('Model name')), cpu)
+    except OSError:
+        pass
+    info = dict(torch=torch.__version__, device=args.device, cpu=cpu, cores=os.cpu_count(),
+                threads=torch.get_num_threads(), amp=args.amp, runs=args.runs,
+                warmup=args.warmup, load_average_start=os.getloadavg())
+    if args.device.startswith('cuda'):
+        info['gpu'] = torch.cuda.get_device_name(args.device)
+    return info
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.probe:
+        print(json.dumps(dict(peak_mb=probe_memory(json.loads(args.probe)))))
+        return
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    info = setup_info(args)
+    print(' | '.join(f'{k}: {v}' for k, v in info.items()), flush=True)
+    windows = args.window * len(args.sizes) if len(args.window) == 1 else args.window
+    rows: List[Row] = []
+    for arch in args.arch:
+        for size, window in zip(args.sizes, windows):
+            if {'infer', 'deploy', 'compile'} & set(args.modes):
+                rows += run_inference(args, arch, size, window)
+            train_variants = (['plain', 'ours'] if 'train' in args.modes else []) + \
+                (['ours with_cp'] if 'train_cp' in args.modes else [])
+            if train_variants:
+                if 'ours' not in train_variants:
+                    train_variants.insert(0, 'ours')
+                rows += run_training(args, 'classifier train', arch, size, window,
+                                     args.train_batch, train_variants)
+    if 'det_train' in args.modes:
+        rows += run_training(args, 'detector train', 'demo-1m', args.det_size, 8,
+                             args.det_batch, ['plain', 'ours'])
+    info['load_average_end'] = os.getloadavg()
+    print()
+    print_table(rows)
+    summary = summarize(rows)
+    for line in summary:
+        print(line)
+    print(f"load average at start {info['load_average_start']}, at end {info['load_average_end']}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(dict(setup=info, rows=[asdict(r) for r in rows],
+                                             summary=summary), indent=2))
+
+
+if __name__ == '__main__':
+    main()
