@@ -1,6 +1,6 @@
 # DeepLabv3 + EMOv2-1M trained from scratch on emo_mm's synthetic shapes (semantic maps) on a CPU.
-# Work in progress: this reaches val mIoU ~25 after 1000 iterations (more than 10 minutes on 2
-# cores); docs/segmentation.md has the measured runs and why stride-32 features make it hard. Run:
+# Work in progress: this reaches val mIoU 21-25 after 1000 iterations (13.5 minutes on 2 cores);
+# docs/segmentation.md has the measured runs and why stride-32 features make it hard. Run:
 #   python tools/train.py configs/seg/demo/deeplabv3_emov2_1m_shapes.py
 # What the ADE20K recipe would get wrong here (see docs/segmentation.md):
 # * 94% of the pixels are background: with a plain cross-entropy the model first learns to say
