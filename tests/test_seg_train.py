@@ -142,3 +142,19 @@ def test_shapes_dataset_keeps_background_as_class_zero(tmp_path: Path):
     expected = np.asarray(Image.open(tmp_path / 'shapes/val/semantic/000000.png'))
     np.testing.assert_array_equal(labels, expected)
     assert labels.max() < len(SHAPES_SEG_CLASSES) and (labels == 0).any()
+
+
+def test_demo_config_trains_and_validates_as_shipped(tmp_path: Path):
+    """The shapes demo itself (stride-16 heads, stage 4 skipped), 2 iterations on tiny data."""
+    from tooling import newest_log, run_tool, tiny_shapes_options
+    work_dir = tmp_path / 'work'
+    result = run_tool(
+        'train.py', 'configs/seg/demo/deeplabv3_emov2_1m_shapes.py', '--work-dir', work_dir,
+        '--cfg-options', *tiny_shapes_options(tmp_path / 'shapes'),
+        'train_dataloader.batch_size=2', 'val_dataloader.batch_size=2',
+        'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+        'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1')
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = newest_log(work_dir)
+    assert 'Iter(train) [2/2]' in log and 'mIoU' in log
+    assert (work_dir / 'iter_2.pth').is_file()
