@@ -91,7 +91,10 @@ class InvertedResidualBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.eops[0](self.norm(x))
         y = y + self.conv_local(y) if self.has_skip else self.conv_local(y)
-        y = self.ls(self.proj(y))
+        if isinstance(self.ls, LayerScale2d):
+            y = self.proj(y, out_scale=self.ls.gamma)   # = ls(proj(y)), without saving proj(y)
+        else:
+            y = self.ls(self.proj(y))                   # deploy form: ls folded into proj
         return x + self.drop_path(y) if self.has_skip else y
 
 

@@ -90,16 +90,28 @@ class ConvNormAct(nn.Module):
         self.act = build_act(act)
         self.pointwise = kernel_size == 1 and stride == 1 and groups == 1
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, out_scale: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``act(norm(conv(x)))``; ``out_scale`` (per output channel, e.g. a LayerScale's gamma)
+        multiplies the conv's weight and bias instead of its output, which saves autograd
+        from keeping the output for the scale's gradient. Only for a plain conv (no norm or
+        activation)."""
+        weight, bias = self.conv.weight, self.conv.bias
+        if out_scale is not None:
+            if not (isinstance(self.norm, nn.Identity) and isinstance(self.act, nn.Identity)):
+                raise ValueError('out_scale needs a conv without norm and activation')
+            weight = weight * out_scale.reshape(-1, 1, 1, 1)
+            bias = None if bias is None else bias * out_scale.flatten()
         if self.pointwise and is_channels_last(x):
-            y = F.linear(x.permute(0, 2, 3, 1), self.conv.weight.flatten(1), self.conv.bias)
+            y = F.linear(x.permute(0, 2, 3, 1), weight.flatten(1), bias)
             if isinstance(self.norm, nn.Identity):
                 # Activate the (B, H, W, C) tensor, not its permuted view: autograd would
                 # otherwise see mixed layouts in the activation's backward (slow).
                 return self.act(y).permute(0, 3, 1, 2)
             y = y.permute(0, 3, 1, 2)
-        else:
+        elif out_scale is None:
             y = self.conv(x)
+        else:
+            y = self.conv._conv_forward(x, weight, bias)
         return self.act(self.norm(y))
 
 
