@@ -9,9 +9,10 @@ for speed without changing the math (``tests/reference.py`` states it with plain
 * each of q, k, v is gathered once into a buffer holding the windows of *both* partitions,
   token-major per head, and both partitions go through one pair of batched matmuls;
 * the two partitions' outputs are scattered back with one copy and one in-place add;
-* zero padding is only applied when the map does not divide into windows.
+* padding is only applied when the map does not divide into windows, and after q/k/v
+  (a zero token's q/k/v are known), so the 1x1 convs skip the padded tokens.
 """
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -66,6 +67,18 @@ def scatter_windows(out: torch.Tensor, kinds: Sequence[str], batch: int, ws: Tup
     return y
 
 
+def pad_tokens(t: torch.Tensor, pad_b: int, pad_r: int, value: Optional[torch.Tensor]) -> torch.Tensor:
+    """Pad ``(B, H, W, C)`` at the bottom and right with the per-channel ``value`` (zeros if None)."""
+    if value is None:
+        return F.pad(t, (0, 0, 0, pad_r, 0, pad_b))
+    b, h, w, c = t.shape
+    out = t.new_empty(b, h + pad_b, w + pad_r, c)
+    out[:, :h, :w] = t
+    out[:, h:] = value
+    out[:, :h, w:] = value
+    return out
+
+
 class WindowAttention(nn.Module):
     """Multi-head attention inside windows, on ``(B, C, H, W)`` maps.
 
@@ -112,13 +125,17 @@ class WindowAttention(nn.Module):
         wh, ww = (self.window_size, self.window_size) if self.window_size > 0 else (h, w)
         pad_b, pad_r = (-h) % wh, (-w) % ww
         x = x.permute(0, 2, 3, 1)    # B H W C: a view for channels-last input
-        if pad_b or pad_r:
-            # Zero padding on the normed input; padded tokens are attended to (not masked).
-            x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
         grid = ((h + pad_b) // wh, (w + pad_r) // ww)
         ws = (wh, ww)
-        qk = F.linear(x, self.qk.conv.weight.flatten(1), self.qk.conv.bias)
-        v = self.v.act(F.linear(x, self.v.conv.weight.flatten(1), self.v.conv.bias))
+        qk_bias, v_bias = self.qk.conv.bias, self.v.conv.bias
+        qk = F.linear(x, self.qk.conv.weight.flatten(1), qk_bias)
+        v = self.v.act(F.linear(x, self.v.conv.weight.flatten(1), v_bias))
+        if pad_b or pad_r:
+            # The official code zero-pads the normed input, and padded tokens are attended to
+            # (not masked). A zero token's q/k/v are the biases (through v's activation), so
+            # the padding is applied after the 1x1 convs, which then skip the padded tokens.
+            qk = pad_tokens(qk, pad_b, pad_r, qk_bias)
+            v = pad_tokens(v, pad_b, pad_r, None if v_bias is None else self.v.act(v_bias))
         kinds = self.partitions
         heads = self.num_heads
         q, k = qk[..., :c], qk[..., c:]
