@@ -222,7 +222,13 @@ def test_channels_last_gives_same_outputs_and_gradients():
     for model in (plain, fast):
         model.train()
         sum(o.square().mean() for o in model(x)).backward()
+    largest = max(p.grad.abs().max() for p in plain.parameters())
     for (name, p1), p2 in zip(plain.named_parameters(), fast.parameters()):
+        if name == 'stage0.0.conv.bias':
+            # A bias followed by a train-mode BatchNorm gets a zero gradient (the batch mean is
+            # subtracted): both are rounding noise, so check they are negligible.
+            assert max(p1.grad.abs().max(), p2.grad.abs().max()) <= 1e-5 * largest, name
+            continue
         # Float rounding only: compare against each gradient's own scale.
         assert (p1.grad - p2.grad).abs().max() <= 1e-4 * p1.grad.abs().max() + 1e-6, name
     plain.eval(), fast.eval()
