@@ -13,6 +13,7 @@ import pytest
 from conftest import REPO_ROOT
 from mmengine.config import Config
 from PIL import Image
+from tooling import newest_log, run_tool, tiny_shapes_options
 
 FAMILIES = ('deeplabv3', 'pspnet', 'fpn', 'segformer')
 TINY = dict(num_train=4, num_val=2, img_size=64, seed=0)
@@ -146,7 +147,6 @@ def test_shapes_dataset_keeps_background_as_class_zero(tmp_path: Path):
 
 def test_demo_config_trains_and_validates_as_shipped(tmp_path: Path):
     """The shapes demo itself (stride-16 heads, stage 4 skipped), 2 iterations on tiny data."""
-    from tooling import newest_log, run_tool, tiny_shapes_options
     work_dir = tmp_path / 'work'
     result = run_tool(
         'train.py', 'configs/seg/demo/deeplabv3_emov2_1m_shapes.py', '--work-dir', work_dir,
