@@ -1,13 +1,17 @@
 """The optimised EMOv2 equals the plain (official) formulation of ``benchmarks/plain_emov2.py``:
 outputs, training gradients, the deploy (folded) form, activation checkpointing, and
 ``torch.compile(fullgraph=True)`` traceability."""
+import copy
+
 import pytest
 import torch
 import torch.nn as nn
 from reference import randomize_
 
 from benchmarks.plain_emov2 import PlainEMOv2
+from emo_mm.analysis import count_flops
 from emo_mm.models import EMOv2, reparameterize
+from emo_mm.models.attention import PARTITIONS, WindowAttention, attention_plan
 
 ALL_OUTPUTS = (0, 1, 2, 3, 4)
 TINY = dict(depths=(1, 2, 2, 2), embed_dims=(16, 24, 40, 64), exp_ratios=(2.0, 2.0, 2.0, 2.0),
@@ -94,6 +98,53 @@ def test_deploy_form_equals_train_form(arch, window, size):
     with torch.no_grad():
         for out, ref in zip(deploy(x), model.eval()(x)):
             assert max_error(out, ref) <= 1e-5
+
+
+@pytest.mark.parametrize('size,window,partitions', [
+    ((13, 10), 5, PARTITIONS),      # remote windows of 5 and 4 real rows; partial close windows
+    ((32, 32), 10, PARTITIONS),     # 512 input, stage 3: every remote window 8x8 real
+    ((5, 6), 7, PARTITIONS),        # one window larger than the map: both partitions alike
+    ((11, 9), 4, ('remote', )),     # EMOv1 dilated windows only
+])
+def test_merged_padding_equals_attending_every_padded_token(size, window, partitions):
+    torch.manual_seed(0)
+    merged = WindowAttention(24, 48, 8, window, partitions=partitions, act='gelu')
+    for p in merged.parameters():
+        nn.init.normal_(p, std=0.5)
+    full = copy.deepcopy(merged)
+    full.merge_padding = False
+    x = torch.randn(2, 24, *size)
+    outs = []
+    for module in (merged, full):
+        xi = x.clone().requires_grad_()
+        out = module(xi)
+        out.square().mean().backward()
+        outs.append((out, xi.grad))
+    assert max_error(outs[0][0], outs[1][0]) <= 1e-5
+    assert max_error(outs[0][1], outs[1][1]) <= 1e-5
+    assert_grads_equal(merged, full)    # the biases get the padded tokens' gradient too
+
+
+def test_attention_plan_merges_the_padding_of_a_512_input():
+    plan = attention_plan(PARTITIONS, (32, 32), (10, 10))   # stage 3 at 512, window 10
+    assert not plan.padded                  # every view lies inside the 32x32 map
+    blocks = {(g.kind, g.block, g.merged, g.grid) for g in plan.groups}
+    assert blocks == {('remote', (8, 8), 36, (4, 4)), ('close', (10, 10), 0, (3, 3)),
+                      ('close', (10, 2), 80, (3, 1)), ('close', (2, 10), 80, (1, 3)),
+                      ('close', (2, 2), 96, (1, 1))}
+    # query-key products: half of attending to every token of the 40x40 padded map
+    products = sum(g.grid[0] * g.grid[1] * (g.block[0] * g.block[1]) *
+                   (g.block[0] * g.block[1] + (g.merged > 0)) for g in plan.groups)
+    assert products / (2 * 16 * 100 * 100) < 0.5
+    unmerged = attention_plan(PARTITIONS, (32, 32), (10, 10), merge_padding=False)
+    assert unmerged.padded and unmerged.size == (40, 40)
+
+
+def test_flops_are_counted_as_the_official_code_computes_them():
+    ours, plain = build_pair('1m', 10, channels_last=True)
+    size = (1, 3, 160, 176)                 # stages 3 and 4 padded
+    assert count_flops(ours, size) == count_flops(plain, size)
+    assert all(m.merge_padding for m in ours.modules() if isinstance(m, WindowAttention))
 
 
 def test_reparameterize_reaches_a_backbone_inside_a_model():

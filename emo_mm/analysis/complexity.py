@@ -24,11 +24,20 @@ def _sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
 
 def count_flops(model: nn.Module, input_shape: Sequence[int] = (1, 3, 224, 224)) -> int:
     """FLOPs of one forward pass of ``model`` in eval mode on a zero tensor of ``input_shape``,
-    counted by ``mmengine.analysis.FlopAnalyzer`` with attention (SDPA) included."""
+    counted by ``mmengine.analysis.FlopAnalyzer`` with attention (SDPA) included.
+
+    Window attention is counted as the official code computes it: at sizes that do not divide
+    into windows every padded token is attended to (emo_mm merges them, see
+    :class:`emo_mm.models.attention.WindowAttention`, and so executes fewer FLOPs there)."""
     from mmengine.analysis import FlopAnalyzer
+    from emo_mm.models.attention import WindowAttention
     was_training = model.training
+    attentions = [m for m in model.modules() if isinstance(m, WindowAttention)]
+    merging = [m.merge_padding for m in attentions]
     model.eval()
     try:
+        for module in attentions:
+            module.merge_padding = False
         param = next(model.parameters())
         inputs = torch.zeros(*input_shape, dtype=param.dtype, device=param.device)
         analyzer = FlopAnalyzer(model, inputs)
@@ -37,3 +46,5 @@ def count_flops(model: nn.Module, input_shape: Sequence[int] = (1, 3, 224, 224))
         return int(analyzer.total())
     finally:
         model.train(was_training)
+        for module, merge in zip(attentions, merging):
+            module.merge_padding = merge
