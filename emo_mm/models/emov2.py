@@ -89,13 +89,15 @@ class InvertedResidualBlock(nn.Module):
         self.drop_path = optional_drop_path(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Without autograd the residual sums go into the fresh branch outputs (no new tensors).
+        add = torch.Tensor.add_ if not torch.is_grad_enabled() else torch.add
         y = self.eops[0](self.norm(x))
-        y = y + self.conv_local(y) if self.has_skip else self.conv_local(y)
+        y = add(self.conv_local(y), y) if self.has_skip else self.conv_local(y)
         if isinstance(self.ls, LayerScale2d):
             y = self.proj(y, out_scale=self.ls.gamma)   # = ls(proj(y)), without saving proj(y)
         else:
             y = self.ls(self.proj(y))                   # deploy form: ls folded into proj
-        return x + self.drop_path(y) if self.has_skip else y
+        return add(self.drop_path(y), x) if self.has_skip else y
 
 
 class _ConvMixer(nn.Module):
