@@ -139,12 +139,10 @@ def merge_windows(t: torch.Tensor, kind: str) -> torch.Tensor:
     return t.reshape(b, gi * bh, gj * bw, heads * d)
 
 
-def pad_tokens(t: torch.Tensor, height: int, width: int, value: Optional[torch.Tensor]) -> torch.Tensor:
+def pad_tokens(t: torch.Tensor, height: int, width: int, value: torch.Tensor) -> torch.Tensor:
     """Pad ``(B, H, W, C)`` at the bottom and right to ``height x width`` with the per-channel
-    ``value`` (zeros if None)."""
+    ``value``."""
     b, h, w, c = t.shape
-    if value is None:
-        return F.pad(t, (0, 0, 0, width - w, 0, height - h))
     out = t.new_empty(b, height, width, c)
     out[:, :h, :w] = t
     out[:, h:] = value
@@ -214,13 +212,14 @@ class WindowAttention(nn.Module):
             x = F.pad(x, (0, 0, 0, plan.size[1] - w, 0, plan.size[0] - h))
         qk = F.linear(x, self.qk.conv.weight.flatten(1), self.qk.conv.bias)
         v = self.v.act(F.linear(x, self.v.conv.weight.flatten(1), self.v.conv.bias))
-        pad_qk, pad_v = self.padded_token(v) if plan.merges or (plan.padded and not official) \
-            else (None, None)
-        if plan.padded and not official:   # some views reach past the map: pad after q/k/v
-            qk = pad_tokens(qk, *plan.size, pad_qk)
-            v = pad_tokens(v, *plan.size, pad_v)
+        pad_k = pad_v = None         # a padded token's key and value, where they are needed
+        if not official and (plan.merges or plan.padded):
+            pad_qk, pad_v = self.padded_token(v)
+            pad_k = pad_qk[c:]
+            if plan.padded:          # some views reach past the map: pad after q/k/v
+                qk = pad_tokens(qk, *plan.size, pad_qk)
+                v = pad_tokens(v, *plan.size, pad_v)
         q, k = qk[..., :c], qk[..., c:]
-        pad_k = None if pad_qk is None else pad_qk[c:]
         outputs = {}
         for bucket in plan.buckets:
             out = self._attend(self._gather(q, bucket, plan), self._gather(k, bucket, plan, pad_k),
@@ -271,4 +270,3 @@ class WindowAttention(nn.Module):
     def extra_repr(self) -> str:
         return (f'heads={self.num_heads}, head_dim={self.head_dim}, '
                 f'window_size={self.window_size}, partitions={self.partitions}')
-
