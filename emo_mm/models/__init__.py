@@ -4,9 +4,10 @@ from .checkpoint import (CheckpointMismatchError, load_classifier, load_pretrain
                          official_to_backbone, official_to_classifier, read_checkpoint)
 from .deploy import reparameterize
 from .emov2 import ARCH_SETTINGS, EMOv2, InvertedResidualBlock, resolve_arch
+from .export import AotModel, export_aot, load_aot
 
 __all__ = [
     'ARCH_SETTINGS', 'EMOv2', 'InvertedResidualBlock', 'resolve_arch', 'CheckpointMismatchError',
-    'load_classifier', 'load_pretrained', 'official_to_backbone', 'official_to_classifier',
+    'AotModel', 'export_aot', 'load_aot', 'load_classifier', 'load_pretrained', 'official_to_backbone', 'official_to_classifier',
     'read_checkpoint', 'reparameterize'
 ]

@@ -2,7 +2,8 @@
 """Time EMOv2 against the plain (official) formulation, side by side in one run.
 
 Modes: ``infer`` (eager), ``deploy`` (BN/LayerScale folded, eager), ``compile`` (deploy form
-under ``torch.compile(fullgraph=True)``), for the backbone and the mmpretrain classifier;
+under ``torch.compile(fullgraph=True)``), ``aoti`` (deploy form exported and compiled ahead of
+time by AOTInductor, CPU only), for the backbone and the mmpretrain classifier;
 ``train`` (classifier training step: forward, backward, AdamW), ``train_cp`` (the same with
 activation checkpointing), ``det_train`` (RetinaNet demo detector training step). Variants
 are timed round-robin (run i of every variant, then run i + 1) so that load changes hit
@@ -10,7 +11,7 @@ them alike; medians are reported. Peak training memory: a fresh subprocess per v
 (CPU: peak RSS growth over the step; CUDA: ``max_memory_allocated`` growth).
 
     python tools/analysis/benchmark.py --arch 1m 5m --sizes 224 512 --window 7 10 \\
-        --threads 2 --modes infer deploy compile --json work_dirs/bench_infer.json
+        --threads 2 --modes infer deploy compile aoti --json work_dirs/bench_infer.json
 """
 import argparse
 import gc
@@ -20,6 +21,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -32,10 +34,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks import workloads  # noqa: E402
-from emo_mm.models import reparameterize  # noqa: E402
+from emo_mm.models import export_aot, reparameterize  # noqa: E402
 
-MODES = ('infer', 'compile', 'deploy', 'train', 'train_cp', 'det_train')
-INFER_VARIANT = {'infer': 'ours', 'deploy': 'ours deploy', 'compile': 'ours deploy+compile'}
+MODES = ('infer', 'compile', 'aoti', 'deploy', 'train', 'train_cp', 'det_train')
+INFER_MODES = ('infer', 'deploy', 'compile', 'aoti')
+INFER_VARIANT = {'infer': 'ours', 'deploy': 'ours deploy', 'compile': 'ours deploy+compile',
+                 'aoti': 'ours deploy+aoti'}
 
 
 @dataclass
@@ -76,6 +80,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if len(args.window) not in (1, len(args.sizes)):
         parser.error('--window takes one value or one per --sizes entry')
+    if 'aoti' in args.modes and args.device != 'cpu':
+        parser.error('--modes aoti compiles for the CPU; use --device cpu')
     return args
 
 
@@ -101,16 +107,34 @@ def time_round_robin(fns: Dict[str, Callable[[], object]], runs: int, warmup: in
 
 
 # ----------------------------------------------------------------------------- inference
-def inference_models(task: str, arch: str, window: int, modes: List[str], device: str):
-    """``{variant: module}`` in eval mode: plain plus one entry per inference mode."""
+class TensorOutput(torch.nn.Module):
+    """An mmpretrain classifier called as ``model(x)`` (its ``mode='tensor'`` output)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x, mode='tensor')
+
+
+def inference_models(task: str, arch: str, window: int, modes: List[str], example: torch.Tensor,
+                     package_dir: Path):
+    """``{variant: module}`` in eval mode, each called as ``model(x)``: plain plus one entry per
+    inference mode."""
     build = (workloads.build_classifier if task == 'classifier' else
              lambda v, a, w: workloads.build_backbone(v, a, w))
-    models = {'plain': build('plain', arch, window)}
+    wrap = TensorOutput if task == 'classifier' else (lambda m: m)
+    device = str(example.device)
+    models = {'plain': wrap(build('plain', arch, window))}
     for mode in modes:
-        model = build('ours', arch, window)
-        if mode in ('deploy', 'compile'):
+        model = wrap(build('ours', arch, window))
+        if mode in ('deploy', 'compile', 'aoti'):
             reparameterize(model)
         model.to(device).eval()
+        if mode == 'aoti':
+            name = f'{task}_{arch}_{"x".join(map(str, example.shape))}_w{window}.pt2'
+            model = export_aot(model, example, package_dir / name, fold=False)
         if mode == 'compile':
             import torch._inductor.config as inductor_config
             inductor_config.freezing = True     # weights as constants (inference only)
@@ -120,18 +144,19 @@ def inference_models(task: str, arch: str, window: int, modes: List[str], device
             model = torch.compile(model, fullgraph=True, dynamic=False)
         models[INFER_VARIANT[mode]] = model
     for model in models.values():
-        model.to(device).eval()
+        if isinstance(model, torch.nn.Module):
+            model.to(device).eval()
     return models
 
 
 def run_inference(args, arch: str, size: int, window: int) -> List[Row]:
-    modes = [m for m in ('infer', 'deploy', 'compile') if m in args.modes]
+    modes = [m for m in INFER_MODES if m in args.modes]
     rows = []
     for task in args.models:
-        models = inference_models(task, arch, window, modes, args.device)
         x = torch.randn(args.batch, 3, size, size, device=args.device)
-        call = ((lambda m: m(x, mode='tensor')) if task == 'classifier' else (lambda m: m(x)))
-        fns = {name: (lambda m=m: call(m)) for name, m in models.items()}
+        with tempfile.TemporaryDirectory(prefix='emo_mm_aoti_') as package_dir:
+            models = inference_models(task, arch, window, modes, x, Path(package_dir))
+        fns = {name: (lambda m=m: m(x)) for name, m in models.items()}
         with torch.no_grad(), workloads._autocast(args.device, args.amp):
             medians = time_round_robin(fns, args.runs, args.warmup, args.device)
         rows += make_rows(f'{task} infer', arch, size, window, args.batch, medians)
@@ -299,7 +324,7 @@ def main(argv=None) -> None:
     rows: List[Row] = []
     for arch in args.arch:
         for size, window in zip(args.sizes, windows):
-            if {'infer', 'deploy', 'compile'} & set(args.modes):
+            if set(INFER_MODES) & set(args.modes):
                 rows += run_inference(args, arch, size, window)
             train_variants = (['plain', 'ours'] if 'train' in args.modes else []) + \
                 (['ours with_cp'] if 'train_cp' in args.modes else [])

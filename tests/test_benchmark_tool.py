@@ -1,0 +1,27 @@
+"""tools/analysis/benchmark.py end to end with one timed run per variant: the table, the JSON
+rows (every variant of the same model computes the same thing, only faster), and bad options."""
+import json
+
+from tooling import run_tool
+
+
+def test_inference_benchmark_writes_table_and_json(tmp_path):
+    out = tmp_path / 'bench.json'
+    result = run_tool('analysis/benchmark.py', '--arch', '1m', '--sizes', '64', '--window', '2',
+                      '--runs', '1', '--warmup', '0', '--threads', '1',
+                      '--modes', 'infer', 'deploy', '--json', out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads(out.read_text())['rows']
+    variants = {(row['task'], row['variant']) for row in rows}
+    for task in ('backbone infer', 'classifier infer'):
+        assert {(task, v) for v in ('plain', 'ours', 'ours deploy')} <= variants
+    assert all(row['median_ms'] > 0 and row['size'] == 64 for row in rows)
+    assert all(row['vs_plain'] == 1.0 for row in rows if row['variant'] == 'plain')
+    assert 'ours deploy' in result.stdout
+
+
+def test_aoti_on_a_gpu_is_a_clear_error():
+    result = run_tool('analysis/benchmark.py', '--modes', 'aoti', '--device', 'cuda')
+    assert result.returncode == 2
+    assert '--modes aoti compiles for the CPU' in result.stderr
+    assert 'Traceback' not in result.stderr
