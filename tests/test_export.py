@@ -45,7 +45,8 @@ def test_package_takes_nchw_input(exported):
 
 def test_wrong_input_shape_is_a_clear_error(exported):
     runner = exported[0]
-    with pytest.raises(ValueError, match=r'compiled for inputs of shape \(1, 3, 80, 96\), got \(1, 3, 96, 96\)'):
+    shapes = r'compiled for inputs of shape \(1, 3, 80, 96\), got \(1, 3, 96, 96\)'
+    with pytest.raises(ValueError, match=shapes):
         runner(torch.randn(1, 3, 96, 96))
     with pytest.raises(ValueError, match='float32 CPU'):
         runner(torch.randn(SHAPE, dtype=torch.float64))

@@ -152,7 +152,8 @@ def test_missing_data_root_names_the_path(tmp_path):
     assert_clean_error(result, 'train_dataloader.dataset.data_root', str(data_root))
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the error --amp gives on a CPU-only machine; with a GPU, --amp is valid')
+@pytest.mark.skipif(torch.cuda.is_available(),
+                    reason='checks the error --amp gives on a CPU-only machine; with a GPU, --amp is valid')
 def test_amp_on_cpu_is_a_clear_error(tmp_path, data_root):
     config = write_config(tmp_path / 'cfg.py', data_root)
     assert_clean_error(run_tool('train.py', config, '--work-dir', tmp_path / 'wd', '--amp'),

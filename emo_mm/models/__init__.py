@@ -8,6 +8,6 @@ from .export import AotModel, export_aot, load_aot
 
 __all__ = [
     'ARCH_SETTINGS', 'EMOv2', 'InvertedResidualBlock', 'resolve_arch', 'CheckpointMismatchError',
-    'AotModel', 'export_aot', 'load_aot', 'load_classifier', 'load_pretrained', 'official_to_backbone', 'official_to_classifier',
-    'read_checkpoint', 'reparameterize'
+    'AotModel', 'export_aot', 'load_aot', 'load_classifier', 'load_pretrained',
+    'official_to_backbone', 'official_to_classifier', 'read_checkpoint', 'reparameterize'
 ]
