@@ -77,7 +77,8 @@ def parse_args(parser: argparse.ArgumentParser,
                argv: Optional[Sequence[str]]) -> argparse.Namespace:
     """Parse ``argv``; export LOCAL_RANK for launchers that only pass --local-rank."""
     args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    if hasattr(args, 'local_rank'):
+        os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
 

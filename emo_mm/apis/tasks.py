@@ -2,6 +2,7 @@
 OpenMMLab ``default_scope``, everything else in the tools is shared."""
 from __future__ import annotations
 
+import copy
 import importlib
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,18 @@ class TaskSpec:
     def runners(self) -> Any:
         """The package's RUNNERS registry (a child of mmengine's, so both resolve)."""
         return importlib.import_module(f'{self.scope}.registry').RUNNERS
+
+    def build_model(self, cfg: Any) -> Any:
+        """The config's model, built as the runner builds it: from the package's MODELS
+        registry, with the top-level ``data_preprocessor`` as default."""
+        from mmengine.registry import DefaultScope
+        self.register_modules()
+        model_cfg = copy.deepcopy(cfg.model)
+        if cfg.get('data_preprocessor') is not None:
+            model_cfg.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
+        models = importlib.import_module(f'{self.scope}.registry').MODELS
+        with DefaultScope.overwrite_default_scope(self.scope):
+            return models.build(model_cfg)
 
     def build_dump_metric(self, out_file: str) -> Any:
         """Evaluator metric that pickles every prediction to ``out_file``."""

@@ -162,14 +162,21 @@ def load_pretrained(backbone: nn.Module, path: str, prefix: Optional[str] = None
     backbone.load_state_dict(state_dict, strict=True)
 
 
-def load_classifier(classifier: nn.Module, path: str, ema: bool = False) -> None:
-    """Strictly load an official classification checkpoint (or an emo_mm one) into an
-    mmpretrain ``ImageClassifier`` built with an EMOv2 backbone (``final_norm=True``)."""
+def load_model(model: nn.Module, path: str, ema: bool = False) -> None:
+    """Strictly load a whole-model checkpoint: an emo_mm/mmengine checkpoint of ``model``
+    (detector, segmentor or classifier), or an official classification checkpoint into an
+    mmpretrain ``ImageClassifier`` with an EMOv2 backbone (``final_norm=True``)."""
     state_dict = read_checkpoint(path, ema=ema)
     if is_official_layout(state_dict):
         state_dict = official_to_classifier(state_dict)
-    check_state_dict(classifier, state_dict, source=f"checkpoint '{path}'")
-    classifier.load_state_dict(state_dict, strict=True)
+    check_state_dict(model, state_dict, source=f"checkpoint '{path}'")
+    model.load_state_dict(state_dict, strict=True)
+
+
+def load_classifier(classifier: nn.Module, path: str, ema: bool = False) -> None:
+    """Strictly load an official classification checkpoint (or an emo_mm one) into an
+    mmpretrain ``ImageClassifier`` built with an EMOv2 backbone (``final_norm=True``)."""
+    load_model(classifier, path, ema=ema)
 
 
 def pop_pretrained_cfg(init_cfg: Union[dict, List[dict], None]) -> Tuple[Optional[dict], Union[dict, List[dict], None]]:

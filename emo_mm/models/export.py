@@ -8,8 +8,9 @@ oneDNN matmuls on pre-packed weights. It computes the same function as the eager
     >>> runner = export_aot(model, torch.randn(1, 3, 224, 224), 'work_dirs/emov2_5m.pt2')
     >>> feats = runner(image_batch)          # later: load_aot('work_dirs/emov2_5m.pt2')
 """
+import os
 from pathlib import Path
-from typing import Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -37,6 +38,7 @@ class AotModel:
                              f'(its metadata lacks {_SHAPE_KEY!r})')
         self.input_shape: Tuple[int, ...] = tuple(int(s) for s in meta[_SHAPE_KEY].split(','))
         self.channels_last = meta.get(_FORMAT_KEY) == '1'
+        self.metadata: Dict[str, str] = dict(meta)
         self.package_path = path
 
     def __call__(self, x: torch.Tensor):
@@ -53,7 +55,7 @@ class AotModel:
 
 
 def export_aot(model: nn.Module, example: torch.Tensor, package_path: Union[str, Path],
-               fold: bool = True) -> AotModel:
+               fold: bool = True, metadata: Optional[Dict[str, str]] = None) -> AotModel:
     """Compile ``model`` (inference only) for inputs shaped like ``example`` into an
     AOTInductor package at ``package_path``, and return it loaded.
 
@@ -63,6 +65,7 @@ def export_aot(model: nn.Module, example: torch.Tensor, package_path: Union[str,
         package_path: where to write the ``.pt2`` package (parent folders are created).
         fold: reparameterise first (:func:`reparameterize`, in place); pass False for a
             model already folded or one without EMOv2 blocks.
+        metadata: extra string entries stored in the package (``AotModel.metadata``).
     """
     if example.dtype != torch.float32 or example.device.type != 'cpu':
         raise ValueError(f'export_aot compiles for float32 CPU inputs, got {example.dtype} '
@@ -77,17 +80,25 @@ def export_aot(model: nn.Module, example: torch.Tensor, package_path: Union[str,
         example = example.contiguous(memory_format=torch.channels_last)
     path = Path(package_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        program = torch.export.export(model, (example, ))
-        torch._inductor.aoti_compile_and_package(
-            program, package_path=str(path),
-            inductor_configs={
-                'freezing': True,      # weights become constants: pre-packed, folded
-                'aot_inductor.metadata': {
-                    _SHAPE_KEY: ','.join(str(s) for s in example.shape),
-                    _FORMAT_KEY: str(int(channels_last)),
-                },
-            })
+    # Compile next to the target and rename at the end: a failed export leaves an
+    # existing package at ``path`` as it was.
+    partial = path.with_name(f'.{path.stem}.partial-{os.getpid()}.pt2')
+    try:
+        with torch.no_grad():
+            program = torch.export.export(model, (example, ))
+            torch._inductor.aoti_compile_and_package(
+                program, package_path=str(partial),
+                inductor_configs={
+                    'freezing': True,      # weights become constants: pre-packed, folded
+                    'aot_inductor.metadata': {
+                        **(metadata or {}),
+                        _SHAPE_KEY: ','.join(str(s) for s in example.shape),
+                        _FORMAT_KEY: str(int(channels_last)),
+                    },
+                })
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return AotModel(path)
 
 

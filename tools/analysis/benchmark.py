@@ -18,7 +18,6 @@ import gc
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks import workloads  # noqa: E402
+from emo_mm.analysis import time_round_robin  # noqa: E402
 from emo_mm.models import export_aot, reparameterize  # noqa: E402
 
 MODES = ('infer', 'compile', 'aoti', 'deploy', 'train', 'train_cp', 'det_train')
@@ -83,27 +83,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     if 'aoti' in args.modes and args.device != 'cpu':
         parser.error('--modes aoti compiles for the CPU; use --device cpu')
     return args
-
-
-# ----------------------------------------------------------------------------- timing
-def synchronize(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize(device)
-
-
-def time_round_robin(fns: Dict[str, Callable[[], object]], runs: int, warmup: int,
-                     device: str) -> Dict[str, float]:
-    """Median seconds per call of each function, calls interleaved across functions."""
-    times: Dict[str, List[float]] = {name: [] for name in fns}
-    for i in range(warmup + runs):
-        for name, fn in fns.items():
-            synchronize(device)
-            start = time.perf_counter()
-            fn()
-            synchronize(device)
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 # ----------------------------------------------------------------------------- inference
