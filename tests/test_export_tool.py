@@ -77,3 +77,17 @@ def test_bad_input_is_a_clear_error_and_keeps_an_existing_package(retinanet_chec
         assert 'Traceback' not in result.stderr
     assert out.read_bytes() == b'an earlier package'
     assert sorted(p.name for p in tmp_path.iterdir()) == ['kept.pt2']
+
+
+def test_a_package_outside_the_tolerance_is_not_written(tmp_path):
+    out = tmp_path / 'cls.pt2'
+    out.write_bytes(b'an earlier package')
+    # Folding BatchNorm and LayerScale reorders float32 arithmetic: with a tolerance of zero
+    # the (correct, 1e-7-close) package is refused, which exercises the refusal path.
+    result = run_tool('deployment/export_aot.py', 'configs/cls/demo/emov2_1m_shapes.py',
+                      '--shape', '32', '--out', out, '--tolerance', '0', '--runs', '0')
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert 'the compiled package differs from the eager model by' in result.stderr
+    assert f'{out} was not written' in result.stderr
+    assert out.read_bytes() == b'an earlier package'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['cls.pt2']

@@ -67,8 +67,8 @@ def build_export_parser() -> argparse.ArgumentParser:
     parser.add_argument('--work-dir', help="default folder of the package (default: the "
                         "config's work_dir, else ./work_dirs/<config stem>)")
     parser.add_argument('--tolerance', type=float, default=1e-4,
-                        help='largest accepted difference package vs eager, relative to the '
-                        'largest output magnitude (default 1e-4)')
+                        help='largest accepted difference package vs eager, as a fraction of '
+                        'the largest output magnitude (default 1e-4)')
     parser.add_argument('--runs', type=int, default=10,
                         help='timed calls of eager model and package, interleaved (0: no timing)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help=CFG_OPTIONS_HELP)
@@ -180,10 +180,10 @@ def run_export(args: argparse.Namespace) -> None:
         runner = guarded('torch.export / AOTInductor failed', fallback,
                          lambda: export_aot(module, example, staging, metadata=metadata))
         diff, scale = max_difference(runner(example), expected)
-        if diff > args.tolerance * max(1.0, scale):
+        if diff > args.tolerance * scale:
             raise ToolError(f'the compiled package differs from the eager model by {diff:.3g} '
-                            f'(largest output {scale:.3g}, --tolerance {args.tolerance}); '
-                            f'{out} was not written')
+                            f'(largest output {scale:.3g}, --tolerance {args.tolerance} of '
+                            f'it); {out} was not written')
         os.replace(staging, out)
     finally:
         staging.unlink(missing_ok=True)
@@ -194,7 +194,8 @@ def run_export(args: argparse.Namespace) -> None:
     print(f"  input:    float32 {'x'.join(map(str, shape))} (exactly), normalised as the data "
           f"preprocessor does: mean {prep['mean']}, std {prep['std']}, channels {prep['channels']}")
     print(f'  outputs:  {describe_outputs(expected)}')
-    print(f'  check:    max |package - eager| = {diff:.3g} (largest output {scale:.3g})')
+    print(f'  check:    max |package - eager| = {diff:.3g}, {diff / max(scale, 1e-30):.2g} of the '
+          f'largest output ({scale:.3g})')
     if args.runs > 0:
         with torch.no_grad():
             medians = time_round_robin({'eager': lambda: eager(example),
