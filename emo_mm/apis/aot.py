@@ -143,56 +143,68 @@ def describe_outputs(outputs: Any) -> str:
     return ', '.join('x'.join(map(str, t.shape)) for t in pytree.tree_leaves(outputs))
 
 
+def load_weights(model: nn.Module, checkpoint: Optional[str]) -> str:
+    """Load ``checkpoint`` strictly, or initialise from the config; says which."""
+    if checkpoint is not None:
+        require_file(checkpoint, 'checkpoint')
+        guarded('cannot load the checkpoint', '', lambda: load_model(model, checkpoint))
+        return checkpoint
+    # mmengine logs every parameter's initialiser at INFO: keep warnings only.
+    MMLogger.get_instance('emo_mm_export_aot', log_level='WARNING')
+    model.init_weights()
+    weights = "the config's initial weights (init_cfg)"
+    print(f'warning: no checkpoint given; the package holds {weights}')
+    return weights
+
+
+def compile_checked(module: nn.Module, example: torch.Tensor, expected: Any, out: Path,
+                    tolerance: float, metadata: dict, hint: str) -> tuple[Any, float, float]:
+    """Compile ``module`` into a staging file, compare it with ``expected`` and only then
+    move it to ``out`` (a failed or wrong export leaves an existing package untouched).
+    Returns the loaded package, the largest difference and the largest output."""
+    staging = out.with_name(f'.{out.stem}.unchecked-{os.getpid()}.pt2')
+    try:
+        runner = guarded('torch.export / AOTInductor failed', hint,
+                         lambda: export_aot(module, example, staging, metadata=metadata))
+        diff, scale = max_difference(runner(example), expected)
+        if diff > tolerance * scale:
+            raise ToolError(f'the compiled package differs from the eager model by {diff:.3g} '
+                            f'(largest output {scale:.3g}, --tolerance {tolerance} of it); '
+                            f'{out} was not written')
+        os.replace(staging, out)
+    finally:
+        staging.unlink(missing_ok=True)
+    return runner, diff, scale
+
+
 def run_export(args: argparse.Namespace) -> None:
     """tools/deployment/export_aot.py."""
     shape = input_shape(args)
+    shape_text = 'x'.join(map(str, shape))
     cfg, spec = load_config(args.config, args.cfg_options, 'none', args.work_dir)
     out = package_path(args, cfg, shape)
     model = guarded('cannot build the model of the config', 'Check model= in the config.',
                     lambda: spec.build_model(cfg))
-    if args.checkpoint is not None:
-        require_file(args.checkpoint, 'checkpoint')
-        guarded('cannot load the checkpoint', '', lambda: load_model(model, args.checkpoint))
-        weights = args.checkpoint
-    else:
-        # mmengine logs every parameter's initialiser at INFO: keep warnings only.
-        MMLogger.get_instance('emo_mm_export_aot', log_level='WARNING')
-        model.init_weights()
-        weights = "the config's initial weights (init_cfg)"
-        print(f'warning: no checkpoint given; the package holds {weights}')
+    weights = load_weights(model, args.checkpoint)
     module = select_part(model.eval(), args.part)
+    hint = {'model': 'Try --part features or --part backbone.',
+            'features': 'Try --part backbone.', 'backbone': ''}[args.part]
 
     example = torch.randn(shape, generator=torch.Generator().manual_seed(0))
-    fallback = {'model': 'Try --part features or --part backbone.',
-                'features': 'Try --part backbone.', 'backbone': ''}[args.part]
     with torch.no_grad():
         expected = guarded(f'--part {args.part} of {type(model).__name__} cannot run on a '
-                           f"{'x'.join(map(str, shape))} tensor alone", fallback,
-                           lambda: module(example))
+                           f'{shape_text} tensor alone', hint, lambda: module(example))
     eager = copy.deepcopy(module)          # export_aot folds ``module`` in place
-    metadata = {'emo_mm.config': str(args.config), 'emo_mm.weights': str(weights),
-                'emo_mm.part': args.part,
-                'emo_mm.preprocessing': json.dumps(preprocessing(cfg))}
-    # Compile to a staging file, check it, then move it over ``out``: a failed or wrong
-    # export leaves an existing package at ``out`` untouched.
-    staging = out.with_name(f'.{out.stem}.unchecked-{os.getpid()}.pt2')
-    try:
-        runner = guarded('torch.export / AOTInductor failed', fallback,
-                         lambda: export_aot(module, example, staging, metadata=metadata))
-        diff, scale = max_difference(runner(example), expected)
-        if diff > args.tolerance * scale:
-            raise ToolError(f'the compiled package differs from the eager model by {diff:.3g} '
-                            f'(largest output {scale:.3g}, --tolerance {args.tolerance} of '
-                            f'it); {out} was not written')
-        os.replace(staging, out)
-    finally:
-        staging.unlink(missing_ok=True)
-
     prep = preprocessing(cfg)
+    metadata = {'emo_mm.config': str(args.config), 'emo_mm.weights': str(weights),
+                'emo_mm.part': args.part, 'emo_mm.preprocessing': json.dumps(prep)}
+    runner, diff, scale = compile_checked(module, example, expected, out, args.tolerance,
+                                          metadata, hint)
+
     print(f'AOTInductor package: {out} ({out.stat().st_size / 2**20:.1f} MiB)')
     print(f'  compiled: --part {args.part} of {type(model).__name__}, weights: {weights}')
-    print(f"  input:    float32 {'x'.join(map(str, shape))} (exactly), normalised as the data "
-          f"preprocessor does: mean {prep['mean']}, std {prep['std']}, channels {prep['channels']}")
+    print(f"  input:    float32 {shape_text} (exactly), normalised as the data preprocessor "
+          f"does: mean {prep['mean']}, std {prep['std']}, channels {prep['channels']}")
     print(f'  outputs:  {describe_outputs(expected)}')
     print(f'  check:    max |package - eager| = {diff:.3g}, {diff / max(scale, 1e-30):.2g} of the '
           f'largest output ({scale:.3g})')

@@ -10,6 +10,7 @@ same layout for every task.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os.path as osp
 from pathlib import Path
@@ -89,12 +90,12 @@ def dataset_meta(cfg: Config, spec: TaskSpec, checkpoint: str) -> dict:
     if meta and meta.get('classes'):
         return dict(meta)
     spec.register_modules()
-    datasets = __import__(f'{spec.scope}.registry', fromlist=['DATASETS']).DATASETS
+    datasets = importlib.import_module(f'{spec.scope}.registry').DATASETS
     for key in ('test_dataloader', 'val_dataloader'):
         loader = cfg.get(key)
         for _, dataset_cfg in iter_leaf_datasets((loader or {}).get('dataset'), key):
-            dataset_type = dataset_cfg.get('type')
-            dataset_cls = datasets.get(dataset_type) if isinstance(dataset_type, str) else dataset_type
+            kind = dataset_cfg.get('type')
+            dataset_cls = datasets.get(kind) if isinstance(kind, str) else kind
             meta = dict(getattr(dataset_cls, 'METAINFO', None) or {})
             meta.update(dataset_cfg.get('metainfo') or {})
             if meta.get('classes'):
