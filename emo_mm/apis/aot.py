@@ -34,7 +34,8 @@ PARTS: dict[str, str] = {
 
 
 class PartOf(nn.Module):
-    """``model(x, mode='tensor')`` or ``model.extract_feat(x)`` as a one-input module."""
+    """``model(x, mode='tensor')`` (part ``'model'``) or ``model.extract_feat(x)`` (part
+    ``'features'``) of an OpenMMLab model, as a module called ``m(x)``."""
 
     def __init__(self, model: nn.Module, part: str) -> None:
         super().__init__()

@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks import workloads  # noqa: E402
 from emo_mm.analysis import time_round_robin  # noqa: E402
+from emo_mm.apis.aot import PartOf  # noqa: E402
 from emo_mm.models import export_aot, reparameterize  # noqa: E402
 
 MODES = ('infer', 'compile', 'aoti', 'deploy', 'train', 'train_cp', 'det_train')
@@ -86,24 +87,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 # ----------------------------------------------------------------------------- inference
-class TensorOutput(torch.nn.Module):
-    """An mmpretrain classifier called as ``model(x)`` (its ``mode='tensor'`` output)."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x, mode='tensor')
-
-
 def inference_models(task: str, arch: str, window: int, modes: List[str], example: torch.Tensor,
                      package_dir: Path):
     """``{variant: module}`` in eval mode, each called as ``model(x)``: plain plus one entry per
     inference mode."""
     build = (workloads.build_classifier if task == 'classifier' else
              lambda v, a, w: workloads.build_backbone(v, a, w))
-    wrap = TensorOutput if task == 'classifier' else (lambda m: m)
+    wrap = (lambda m: PartOf(m, 'model')) if task == 'classifier' else (lambda m: m)
     device = str(example.device)
     models = {'plain': wrap(build('plain', arch, window))}
     for mode in modes:
