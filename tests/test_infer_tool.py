@@ -85,6 +85,7 @@ def test_bad_input_is_a_clear_error(images, tmp_path):
     for args, message in (
             ([checkpoint, tmp_path / 'corrupt.png'], 'corrupt or not an image'),
             ([checkpoint, tmp_path / 'missing.png'], 'image not found'),
+            ([tmp_path / 'corrupt.png', images], 'cannot read checkpoint'),
             ([checkpoint, tmp_path / 'empty'], 'no images'),
             ([checkpoint, images, tmp_path / 'twin' / 'a.png'], 'have the same name'),
             ([other_model, images], 'does not match EMOv2Classifier: missing keys')):

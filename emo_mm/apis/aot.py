@@ -148,7 +148,7 @@ def load_weights(model: nn.Module, checkpoint: Optional[str]) -> str:
     """Load ``checkpoint`` strictly, or initialise from the config; says which."""
     if checkpoint is not None:
         require_file(checkpoint, 'checkpoint')
-        guarded('cannot load the checkpoint', '', lambda: load_model(model, checkpoint))
+        load_model(model, checkpoint)
         return checkpoint
     # mmengine logs every parameter's initialiser at INFO: keep warnings only.
     MMLogger.get_instance('emo_mm_export_aot', log_level='WARNING')

@@ -10,6 +10,7 @@ from typing import Any, Callable, Optional, Sequence
 from mmengine.config import Config, DictAction
 
 from emo_mm.models.checkpoint import CheckpointMismatchError
+from emo_mm.utils.safe_load import CheckpointReadError
 
 from .config import load_config, prepare_test_config, prepare_train_config
 from .errors import ToolError
@@ -133,7 +134,7 @@ def run_command(command: Callable[[argparse.Namespace], None],
     args = parse_args(parser, argv)
     try:
         command(args)
-    except (ToolError, FileNotFoundError, CheckpointMismatchError) as err:
+    except (ToolError, FileNotFoundError, CheckpointMismatchError, CheckpointReadError) as err:
         print(f'{parser.prog}: error: {err}', file=sys.stderr)
         return 2
     return 0

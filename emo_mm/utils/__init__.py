@@ -1,3 +1,3 @@
-from .safe_load import allow_mmengine_checkpoints, safe_torch_load
+from .safe_load import CheckpointReadError, allow_mmengine_checkpoints, safe_torch_load
 
-__all__ = ['allow_mmengine_checkpoints', 'safe_torch_load']
+__all__ = ['CheckpointReadError', 'allow_mmengine_checkpoints', 'safe_torch_load']

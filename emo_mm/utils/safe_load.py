@@ -43,6 +43,10 @@ def allow_mmengine_checkpoints() -> None:
     add(_numpy_globals() + [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')])
 
 
+class CheckpointReadError(RuntimeError):
+    """A checkpoint file that cannot be read safely (corrupt, not PyTorch, unsafe pickle)."""
+
+
 def safe_torch_load(path: str) -> Any:
     """``torch.load(path, weights_only=True)`` on CPU with a clear error for files that
     are corrupt or need arbitrary code to unpickle."""
@@ -50,7 +54,7 @@ def safe_torch_load(path: str) -> Any:
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
-        raise RuntimeError(
+        raise CheckpointReadError(
             f"cannot read checkpoint '{path}': {type(err).__name__}: {str(err).splitlines()[0]}. "
             'The file is corrupt, not a PyTorch checkpoint, or holds objects that are not '
             'safe to unpickle (emo_mm never loads those).') from err
