@@ -9,7 +9,9 @@ from typing import Any, Callable, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
-from emo_mm.models.checkpoint import CheckpointMismatchError
+from emo_mm.engine import (DataSampleError, EmoMMRunner, NonFiniteLossError,
+                           TrainingInterrupted)
+from emo_mm.models import CheckpointMismatchError, EMOv2ArgumentError
 from emo_mm.utils.safe_load import CheckpointReadError
 
 from .config import load_config, prepare_test_config, prepare_train_config
@@ -85,12 +87,13 @@ def parse_args(parser: argparse.ArgumentParser,
 
 # ----------------------------------------------------------------- commands
 def build_runner(cfg: Config, spec: TaskSpec) -> Any:
-    """``RUNNERS.build`` when the config sets ``runner_type``, else ``Runner.from_cfg``."""
+    """``RUNNERS.build`` when the config sets ``runner_type``, else
+    :class:`~emo_mm.engine.EmoMMRunner` (mmengine's Runner plus CPU distributed training,
+    atomic and strict checkpoints, exact resume)."""
     spec.register_modules()
     if 'runner_type' in cfg:
         return spec.runners().build(cfg)
-    from mmengine.runner import Runner
-    return Runner.from_cfg(cfg)
+    return EmoMMRunner.from_cfg(cfg)
 
 
 def run_train(args: argparse.Namespace) -> None:
@@ -128,15 +131,48 @@ def run_test(args: argparse.Namespace) -> None:
     runner.test()
 
 
+#: Exceptions that end a tool with a one-line message, and their exit codes: 2 for bad
+#: input (files, config values, checkpoints, data), 1 for a training run that diverged, 3
+#: for a run stopped by a signal after saving a checkpoint (``--resume`` continues it).
+EXIT_CODES: tuple[tuple[type, int], ...] = (
+    (TrainingInterrupted, 3),
+    (NonFiniteLossError, 1),
+    ((ToolError, FileNotFoundError, CheckpointMismatchError, CheckpointReadError,
+      DataSampleError, EMOv2ArgumentError), 2),
+)
+#: Errors every rank raises at once: only rank 0 prints them.
+SAME_ON_ALL_RANKS = (TrainingInterrupted, NonFiniteLossError)
+
+
+def exit_code_of(err: BaseException) -> Optional[int]:
+    """The exit code for an error the tools report as one line, else None."""
+    for types, code in EXIT_CODES:
+        if isinstance(err, types):
+            return code
+    return None
+
+
+def _rank() -> int:
+    from mmengine.dist import get_rank
+    return get_rank()
+
+
 def run_command(command: Callable[[argparse.Namespace], None],
                 parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> int:
-    """Run ``command``; a ``ToolError`` becomes ``<prog>: error: ...`` and exit code 2."""
+    """Run ``command``; a known error becomes ``<prog>: error: ...`` and its exit code
+    (:data:`EXIT_CODES`); anything else is a bug and keeps its traceback."""
     args = parse_args(parser, argv)
     try:
         command(args)
-    except (ToolError, FileNotFoundError, CheckpointMismatchError, CheckpointReadError) as err:
-        print(f'{parser.prog}: error: {err}', file=sys.stderr)
-        return 2
+    except Exception as err:  # noqa: BLE001 (re-raised unless it is a known error)
+        code = exit_code_of(err)
+        if code is None:
+            raise
+        rank = _rank()
+        if rank == 0 or not isinstance(err, SAME_ON_ALL_RANKS):
+            where = f' (rank {rank})' if rank else ''
+            print(f'{parser.prog}: error{where}: {err}', file=sys.stderr)
+        return code
     return 0
 
 

@@ -10,6 +10,8 @@ from typing import Optional
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
+from emo_mm.engine.distributed import accelerator_available
+
 from .checks import (check_cfg_options, check_data_roots, config_type_name,
                      iter_leaf_datasets, require_file)
 from .errors import ToolError
@@ -32,7 +34,6 @@ def load_config(config_path: str, cfg_options: Optional[dict], launcher: str,
     if cfg_options:
         cfg.merge_from_dict(check_cfg_options(cfg, cfg_options))
     spec = resolve_task(cfg.get('default_scope'), config_path)
-    check_launcher(launcher)
     cfg.launcher = launcher
     if work_dir is not None:
         cfg.work_dir = work_dir
@@ -42,22 +43,6 @@ def load_config(config_path: str, cfg_options: Optional[dict], launcher: str,
 
 
 # ----------------------------------------------------------------- training switches
-def accelerator_available() -> bool:
-    """A CUDA/NPU/MLU/MUSA device is present (what ``AmpOptimWrapper`` asserts)."""
-    from mmengine.device import (is_cuda_available, is_mlu_available, is_musa_available,
-                                 is_npu_available)
-    return (is_cuda_available() or is_npu_available() or is_mlu_available()
-            or is_musa_available())
-
-
-def check_launcher(launcher: str) -> None:
-    """mmengine's ``init_dist`` binds every process to a GPU (``torch.cuda.set_device``)."""
-    if launcher != 'none' and not accelerator_available():
-        raise ToolError(f'--launcher {launcher} needs GPUs: mmengine binds each process to '
-                        'one with torch.cuda.set_device, and this machine has none. Run '
-                        'without a launcher (--launcher none) on CPU.')
-
-
 def enable_amp(cfg: Config) -> None:
     """``--amp``: ``AmpOptimWrapper`` with dynamic loss scaling."""
     if not accelerator_available():

@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .errors import EMOv2ArgumentError
 from .layers import ConvNormAct
 
 #: Partition names understood by :class:`WindowAttention`.
@@ -186,10 +187,10 @@ class WindowAttention(nn.Module):
         super().__init__()
         unknown = set(partitions) - set(PARTITIONS)
         if unknown or not partitions:
-            raise ValueError(f'partitions must be a non-empty subset of {PARTITIONS}, got {partitions}')
+            raise EMOv2ArgumentError(f'partitions must be a non-empty subset of {PARTITIONS}, got {partitions}')
         self.num_heads = in_channels // head_dim
         if self.num_heads < 1 or out_channels % self.num_heads:
-            raise ValueError(f'cannot split {in_channels}/{out_channels} channels into heads of {head_dim}')
+            raise EMOv2ArgumentError(f'cannot split {in_channels}/{out_channels} channels into heads of {head_dim}')
         self.head_dim = head_dim
         self.scale = head_dim ** -0.5
         self.window_size = window_size

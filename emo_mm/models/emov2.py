@@ -14,6 +14,7 @@ from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .attention import WindowAttention
+from .errors import EMOv2ArgumentError, UnknownArchError
 from .layers import ConvNormAct, LayerScale2d, build_norm, optional_drop_path
 
 # Settings shared by every size. ``attention`` per stage: None -> 1x1 conv mixer,
@@ -125,19 +126,19 @@ def resolve_arch(arch: Union[str, dict]) -> dict:
     if isinstance(arch, str):
         key = arch.lower()
         if key not in ARCH_SETTINGS:
-            raise KeyError(f"unknown EMOv2 arch '{arch}'; choose one of {sorted(ARCH_SETTINGS)} "
+            raise UnknownArchError(f"unknown EMOv2 arch '{arch}'; choose one of {sorted(ARCH_SETTINGS)} "
                            'or pass a dict with ' + ', '.join(_REQUIRED_ARCH_KEYS))
         return copy.deepcopy(ARCH_SETTINGS[key])
     if not isinstance(arch, dict):
-        raise TypeError(f'arch must be a name or a dict, got {type(arch).__name__}')
+        raise EMOv2ArgumentError(f'arch must be a name or a dict, got {type(arch).__name__}')
     missing = [k for k in _REQUIRED_ARCH_KEYS if k not in arch]
     if missing:
-        raise KeyError(f'custom EMOv2 arch dict lacks {missing}')
+        raise UnknownArchError(f'custom EMOv2 arch dict lacks {missing}')
     full = {**copy.deepcopy(_COMMON), 'drop_path_rate': 0.0, **arch}
     for key in ('depths', 'embed_dims', 'exp_ratios', 'head_dims', 'norms', 'acts',
                 'dw_kernel_sizes', 'attention'):
         if len(full[key]) != 4:
-            raise ValueError(f"arch['{key}'] must have one entry per stage (4), got {full[key]}")
+            raise EMOv2ArgumentError(f"arch['{key}'] must have one entry per stage (4), got {full[key]}")
     return full
 
 
@@ -190,7 +191,7 @@ class EMOv2(BaseModule):
         self.window_sizes = self._per_stage(window_size, 'window_size')
         self.out_indices = self._check_out_indices(out_indices)
         if not -1 <= frozen_stages <= 4:
-            raise ValueError(f'frozen_stages must be in [-1, 4], got {frozen_stages}')
+            raise EMOv2ArgumentError(f'frozen_stages must be in [-1, 4], got {frozen_stages}')
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
@@ -238,7 +239,7 @@ class EMOv2(BaseModule):
             return (value, ) * 4
         value = tuple(value)
         if len(value) != 4:
-            raise ValueError(f'{name} must be an int or 4 values (one per stage), got {value}')
+            raise EMOv2ArgumentError(f'{name} must be an int or 4 values (one per stage), got {value}')
         return value
 
     def _check_out_indices(self, out_indices: Union[int, Sequence[int]]) -> Tuple[int, ...]:
@@ -247,7 +248,7 @@ class EMOv2(BaseModule):
         resolved = []
         for index in out_indices:
             if not -self.num_outputs <= index < self.num_outputs:
-                raise ValueError(f'out_indices entries must be in [-5, 4] (0 = stem, 1-4 = stages), '
+                raise EMOv2ArgumentError(f'out_indices entries must be in [-5, 4] (0 = stem, 1-4 = stages), '
                                  f'got {index}')
             resolved.append(index % self.num_outputs)
         return tuple(resolved)

@@ -6,6 +6,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .errors import EMOv2ArgumentError
+
 #: EMOv2 uses eps=1e-6 for every BatchNorm and LayerNorm.
 NORM_EPS = 1e-6
 
@@ -36,7 +38,7 @@ def build_norm(kind: str, num_channels: int) -> nn.Module:
         return LayerNorm2d(num_channels)
     if kind == 'none':
         return nn.Identity()
-    raise ValueError(f"unknown norm '{kind}', expected one of 'bn', 'ln', 'none'")
+    raise EMOv2ArgumentError(f"unknown norm '{kind}', expected one of 'bn', 'ln', 'none'")
 
 
 class SiLU(nn.Module):
@@ -57,7 +59,7 @@ def build_act(kind: str) -> nn.Module:
         return nn.ReLU(inplace=True)
     if kind == 'none':
         return nn.Identity()
-    raise ValueError(f"unknown activation '{kind}', expected one of 'silu', 'gelu', 'relu', 'none'")
+    raise EMOv2ArgumentError(f"unknown activation '{kind}', expected one of 'silu', 'gelu', 'relu', 'none'")
 
 
 def is_channels_last(x: torch.Tensor) -> bool:
@@ -98,7 +100,7 @@ class ConvNormAct(nn.Module):
         weight, bias = self.conv.weight, self.conv.bias
         if out_scale is not None:
             if not (isinstance(self.norm, nn.Identity) and isinstance(self.act, nn.Identity)):
-                raise ValueError('out_scale needs a conv without norm and activation')
+                raise EMOv2ArgumentError('out_scale needs a conv without norm and activation')
             weight = weight * out_scale.reshape(-1, 1, 1, 1)
             bias = None if bias is None else bias * out_scale.flatten()
         if self.pointwise and is_channels_last(x):

@@ -1,0 +1,16 @@
+"""Runner-level pieces of emo_mm: :class:`EmoMMRunner` (multi-process training on CPUs,
+atomic and strict checkpoints, exact resume) and the hooks and data wrappers behind it.
+
+Importing this package registers ``EmoMMRunner`` in mmengine's ``RUNNERS`` and the hooks
+in ``HOOKS``, so configs can name them (``runner_type='EmoMMRunner'``).
+"""
+from .data import DataSampleError, ReproducibleDataset, ResumableBatchSampler
+from .hooks import (CheckpointOnSignalHook, ExactResumeHook, NonFiniteLossError,
+                    StopOnNonFiniteLossHook, TrainingInterrupted)
+from .runner import EmoMMRunner
+
+__all__ = [
+    'CheckpointOnSignalHook', 'DataSampleError', 'EmoMMRunner', 'ExactResumeHook',
+    'NonFiniteLossError', 'ReproducibleDataset', 'ResumableBatchSampler',
+    'StopOnNonFiniteLossHook', 'TrainingInterrupted'
+]
