@@ -242,7 +242,7 @@ def test_dist_train_assembles_torchrun_command(echo_stub, tmp_path):
                        dict(PYTHON=str(echo_stub), NNODES='2', NODE_RANK='1', PORT='29999',
                             MASTER_ADDR='10.0.0.1', PYTHONPATH='/extra'), cwd=tmp_path)
     assert lines == [
-        f'PYTHONPATH={REPO_ROOT}:/extra', '-m', 'torch.distributed.run', '--nnodes=2',
+        f'PYTHONPATH={REPO_ROOT}:/extra', str(REPO_ROOT / 'tools' / 'torchrun.py'), '--nnodes=2',
         '--node-rank=1', '--master-addr=10.0.0.1', '--nproc-per-node=2', '--master-port=29999',
         str(REPO_ROOT / 'tools' / 'train.py'), 'c.py', '--launcher', 'pytorch',
         '--cfg-options', 'a=[1, 2]']
@@ -252,7 +252,7 @@ def test_dist_test_assembles_torchrun_command(echo_stub, tmp_path):
     lines = run_script('dist_test.sh', ['c.py', 'ck.pth', '1', '--out', 'r.pkl'],
                        dict(PYTHON=str(echo_stub), PYTHONPATH=''), cwd=tmp_path)
     assert lines == [
-        f'PYTHONPATH={REPO_ROOT}', '-m', 'torch.distributed.run', '--nnodes=1',
+        f'PYTHONPATH={REPO_ROOT}', str(REPO_ROOT / 'tools' / 'torchrun.py'), '--nnodes=1',
         '--node-rank=0', '--master-addr=127.0.0.1', '--nproc-per-node=1', '--master-port=29500',
         str(REPO_ROOT / 'tools' / 'test.py'), 'c.py', 'ck.pth', '--launcher', 'pytorch',
         '--out', 'r.pkl']

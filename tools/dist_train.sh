@@ -17,9 +17,10 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 TOOLS_DIR="$(CDPATH= cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
 
-# `python -m torch.distributed.run` is torchrun, run by the chosen interpreter.
+# tools/torchrun.py is torchrun (run by the chosen interpreter) that ends a failed job
+# with one line and the failing rank's exit code.
 PYTHONPATH="$(dirname "$TOOLS_DIR")${PYTHONPATH:+:$PYTHONPATH}" \
-exec "${PYTHON:-python}" -m torch.distributed.run \
+exec "${PYTHON:-python}" "$TOOLS_DIR/torchrun.py" \
     --nnodes="$NNODES" \
     --node-rank="$NODE_RANK" \
     --master-addr="$MASTER_ADDR" \

@@ -3,7 +3,9 @@
 #
 # Creates ./.venv, installs the pinned stack from requirements/pinned.txt, builds
 # mmcv 2.1.0 with its C++ ops once and caches the wheel under
-# ~/.cache/emo_mm/wheels/torch-<version>/, then installs emo_mm in editable mode.
+# ~/.cache/emo_mm/wheels/torch-<version>/, then installs emo_mm in editable mode. Where
+# Slurm is missing and the script runs as root with apt-get, it installs Debian's
+# slurm-wlm, which the Slurm tests start as a throwaway one-node cluster.
 # A second run only checks that everything is in place (a few seconds).
 set -euo pipefail
 
@@ -15,12 +17,23 @@ TORCH_VERSION="$(sed -n 's/^torch==//p' "$PINS")"
 MMCV_VERSION="$(sed -n 's/^mmcv==//p' "$PINS")"
 # sha256 of mmcv-2.1.0.tar.gz as published on PyPI.
 MMCV_SDIST_SHA256="d387bcab66b467479b6660310e23746cfc79c6e57acf04094680adb499a5cd3f"
-MMCV_SDIST_URL="https://files.pythonhosted.org/packages/a7/19/f97f0fd4d432113a232e75f965335be6b7bb6557ae9faf8051e9a012cadd/mmcv-${MMCV_VERSION}.tar.gz"
 CACHE_DIR="${EMO_MM_CACHE:-$HOME/.cache/emo_mm}/wheels/torch-${TORCH_VERSION}"
 STAMP="$VENV/.emo_mm_install_stamp"
 
 log() { printf '[install] %s\n' "$*"; }
 start=$(date +%s)
+
+have_slurm() { command -v slurmctld >/dev/null 2>&1 || [[ -x /usr/sbin/slurmctld ]]; }
+if ! have_slurm; then
+  if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    log "Slurm (Debian's slurm-wlm) for the Slurm tests"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm >/dev/null
+  else
+    log "Slurm is not installed and this script cannot install it (needs root and apt-get);"
+    log "the Slurm tests need slurmctld, slurmd, srun and sbatch: install slurm-wlm first"
+  fi
+fi
 
 # The stamp holds a hash of everything that decides what gets installed.
 want_stamp="$(cat "$PINS" "$ROOT/pyproject.toml" "$0" | sha256sum | cut -d' ' -f1)"
@@ -61,9 +74,11 @@ if ! have_mmcv_ops; then
     trap 'rm -rf "$build_dir"' EXIT
     # mmcv's runtime requirements first, so the build's import checks pass.
     "${PIP[@]}" -q addict mmengine "numpy" packaging Pillow pyyaml yapf opencv-python
-    curl -fsSL --retry 3 -o "$build_dir/mmcv.tar.gz" "$MMCV_SDIST_URL"
-    echo "$MMCV_SDIST_SHA256  $build_dir/mmcv.tar.gz" | sha256sum -c --quiet
-    tar -xzf "$build_dir/mmcv.tar.gz" -C "$build_dir"
+    # The source archive, by name from the package index pip is configured with.
+    "$PY" -m pip download --disable-pip-version-check -q --no-binary :all: --no-deps \
+      --no-build-isolation -d "$build_dir" "mmcv==$MMCV_VERSION"
+    echo "$MMCV_SDIST_SHA256  $build_dir/mmcv-$MMCV_VERSION.tar.gz" | sha256sum -c --quiet
+    tar -xzf "$build_dir/mmcv-$MMCV_VERSION.tar.gz" -C "$build_dir"
     src="$build_dir/mmcv-$MMCV_VERSION"
     # torch >= 2.10 headers need C++20; mmcv 2.1.0 hard-codes -std=c++17.
     sed -i 's/-std=c++17/-std=c++20/g' "$src/setup.py"

@@ -11,6 +11,7 @@ from mmengine.config import Config, DictAction
 
 from emo_mm.engine import (DataSampleError, EmoMMRunner, NonFiniteLossError,
                            TrainingInterrupted)
+from emo_mm.engine.distributed import launcher_rank
 from emo_mm.models import CheckpointMismatchError, EMOv2ArgumentError
 from emo_mm.utils.safe_load import CheckpointReadError
 
@@ -103,7 +104,8 @@ def run_train(args: argparse.Namespace) -> None:
                          resume=args.resume)
     runner = build_runner(cfg, spec)
     runner.train()
-    print(training_summary(runner))
+    if runner.rank == 0:
+        print(training_summary(runner))
 
 
 def training_summary(runner: Any) -> str:
@@ -140,8 +142,9 @@ EXIT_CODES: tuple[tuple[type, int], ...] = (
     ((ToolError, FileNotFoundError, CheckpointMismatchError, CheckpointReadError,
       DataSampleError, EMOv2ArgumentError), 2),
 )
-#: Errors every rank raises at once: only rank 0 prints them.
-SAME_ON_ALL_RANKS = (TrainingInterrupted, NonFiniteLossError)
+#: Errors that may concern one rank only; the others are the same on every rank of a
+#: multi-process job (same config, same files), so only rank 0 prints them.
+RANK_SPECIFIC = (DataSampleError, )
 
 
 def exit_code_of(err: BaseException) -> Optional[int]:
@@ -150,11 +153,6 @@ def exit_code_of(err: BaseException) -> Optional[int]:
         if isinstance(err, types):
             return code
     return None
-
-
-def _rank() -> int:
-    from mmengine.dist import get_rank
-    return get_rank()
 
 
 def run_command(command: Callable[[argparse.Namespace], None],
@@ -168,10 +166,11 @@ def run_command(command: Callable[[argparse.Namespace], None],
         code = exit_code_of(err)
         if code is None:
             raise
-        rank = _rank()
-        if rank == 0 or not isinstance(err, SAME_ON_ALL_RANKS):
+        rank = launcher_rank()
+        if rank == 0 or isinstance(err, RANK_SPECIFIC):
             where = f' (rank {rank})' if rank else ''
-            print(f'{parser.prog}: error{where}: {err}', file=sys.stderr)
+            label = 'stopped' if isinstance(err, TrainingInterrupted) else 'error'
+            print(f'{parser.prog}: {label}{where}: {err}', file=sys.stderr)
         return code
     return 0
 

@@ -3,6 +3,7 @@ torch's safe unpickler into a model they must fit."""
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import os.path as osp
 import re
@@ -87,7 +88,7 @@ def find_resume_checkpoint(work_dir: str) -> Optional[str]:
         return None
     reason = f'names {named}, which does not exist' if named else 'is missing or empty'
     print_log(f'{pointer} {reason}; resuming from the newest checkpoint, {found[-1]}',
-              logger='current', level='WARNING')
+              logger='current', level=logging.WARNING)
     return found[-1]
 
 

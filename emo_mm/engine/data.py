@@ -19,7 +19,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 import torch
-from torch.utils.data import get_worker_info
+from torch.utils.data import DataLoader, get_worker_info
 
 
 class SeededIndex(int):
@@ -90,7 +90,8 @@ class ResumableBatchSampler:
         self.rank = rank
         self._pass = 0            # passes over the data started so far (the epoch)
         self._drop = 0            # batches to drop at the start of the next pass
-        self._placeholders = 0    # batches still to yield as SkippedIndex placeholders
+        self._yielded = 0         # batches yielded so far, over all passes
+        self._placeholders_until = 0  # yield placeholders while _yielded is below this
 
     @property
     def sampler(self) -> Any:
@@ -108,9 +109,10 @@ class ResumableBatchSampler:
         self._pass, self._drop = epoch, done_batches
 
     def resume_iterations(self, done_batches: int) -> None:
-        """Iteration-based loops: mmengine's loop fetches (and discards) the batches it has
-        trained before going on; yield those as placeholders, which cost nothing to load."""
-        self._pass, self._placeholders = 0, done_batches
+        """Iteration-based loops: mmengine's loop fetches (and discards) the first
+        ``done_batches`` batches of the run before it trains; make those placeholders,
+        which cost nothing to load (also those its iterator prefetched already)."""
+        self._placeholders_until = done_batches
 
     def __iter__(self) -> Iterator[list]:
         epoch, drop = self._pass, self._drop
@@ -118,8 +120,8 @@ class ResumableBatchSampler:
         for position, batch in enumerate(self.batch_sampler):
             if position < drop:
                 continue
-            if self._placeholders > 0:
-                self._placeholders -= 1
+            self._yielded += 1
+            if self._yielded <= self._placeholders_until:
                 yield [SkippedIndex(index) for index in batch]
                 continue
             yield [SeededIndex(index, sample_seed(self.seed, self.rank, epoch, position, slot))
@@ -217,3 +219,29 @@ class ReproducibleDataset:
         error = str(err).strip().splitlines()[0] if str(err).strip() else ''
         return (f"{what}{' (' + named + ')' if named else ''}: {type(err).__name__}: {error}. "
                 'Check this sample and the pipeline steps that read it.')
+
+
+#: DataLoader arguments that :func:`rebuild_dataloader` carries over unchanged.
+_LOADER_ARGS = ('num_workers', 'collate_fn', 'pin_memory', 'timeout', 'worker_init_fn',
+                'multiprocessing_context', 'generator', 'prefetch_factor',
+                'persistent_workers', 'pin_memory_device', 'in_order')
+
+
+def rebuild_dataloader(loader: DataLoader, split: str, resumable: bool,
+                       seed: Optional[int] = None, rank: int = 0) -> DataLoader:
+    """The same loader (workers, collate function, sampler, ...) over
+    ``ReproducibleDataset(loader.dataset)``; with ``resumable``, its batch sampler wrapped
+    in :class:`ResumableBatchSampler`. No worker has started yet, so this costs nothing."""
+    kwargs = {name: getattr(loader, name) for name in _LOADER_ARGS if hasattr(loader, name)}
+    dataset = ReproducibleDataset(loader.dataset, split)
+    if resumable:
+        batch_sampler = ResumableBatchSampler(loader.batch_sampler, seed, rank)
+        rebuilt = DataLoader(dataset, batch_sampler=batch_sampler, **kwargs)
+        # Keep what the config asked for readable (hooks read it); DataLoader sets None
+        # next to a batch sampler and refuses the attribute afterwards.
+        object.__setattr__(rebuilt, 'batch_size', loader.batch_size)
+        return rebuilt
+    if loader.batch_size is None:  # the config gave a batch sampler
+        return DataLoader(dataset, batch_sampler=loader.batch_sampler, **kwargs)
+    return DataLoader(dataset, sampler=loader.sampler, batch_size=loader.batch_size,
+                      drop_last=loader.drop_last, **kwargs)

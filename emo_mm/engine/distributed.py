@@ -31,6 +31,17 @@ def accelerator_available() -> bool:
             or is_musa_available())
 
 
+def launcher_rank() -> int:
+    """This process's global rank: the process group's, else what the launcher set in the
+    environment (torchrun, srun, mpirun), else 0."""
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        return torch_dist.get_rank()
+    for name in ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK'):
+        if os.environ.get(name, '').isdigit():
+            return int(os.environ[name])
+    return 0
+
+
 def _require_env(names: tuple[str, ...], launcher: str) -> None:
     missing = [name for name in names if name not in os.environ]
     if missing:

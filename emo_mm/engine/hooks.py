@@ -6,6 +6,7 @@ in ``custom_hooks`` to change its arguments.
 """
 from __future__ import annotations
 
+import logging
 import math
 import os.path as osp
 import random
@@ -77,7 +78,8 @@ class ExactResumeHook(Hook):
         if sampler is None:
             print_log('ExactResumeHook: the training dataloader was not built by EmoMMRunner, '
                       'so augmentations depend on the worker state and a resumed run does not '
-                      'repeat the uninterrupted one exactly', logger='current', level='WARNING')
+                      'repeat the uninterrupted one exactly', logger='current',
+                      level=logging.WARNING)
             return
         sampler.set_seed(runner.seed)
         state, self._resume_state = self._resume_state, None
@@ -93,7 +95,7 @@ class ExactResumeHook(Hook):
         else:
             print_log(f'ExactResumeHook: {type(loop).__name__} is neither an epoch- nor an '
                       'iteration-based loop; the data position is not restored',
-                      logger='current', level='WARNING')
+                      logger='current', level=logging.WARNING)
 
     # ---------------------------------------------------------------- progress
     def before_train_epoch(self, runner) -> None:
@@ -230,7 +232,7 @@ class CheckpointOnSignalHook(Hook):
         runner.message_hub.update_info('last_ckpt', path)
         message = (f'received {name}: stopped after iteration {done_iters} and saved {path}; '
                    'continue with the same command plus --resume')
-        print_log(message, logger='current', level='WARNING')
+        print_log(message, logger='current', level=logging.WARNING)
         if is_distributed():
             barrier()  # no rank exits (and makes the launcher kill the rest) before the save
         raise TrainingInterrupted(message)

@@ -18,21 +18,20 @@ get it from mmdet's, mmseg's or mmpretrain's own tools. What it changes:
 """
 from __future__ import annotations
 
-import copy
 import os.path as osp
 from typing import Any, Callable, Optional, Union
 
 from mmengine.dist import get_rank, is_distributed, master_only
 from mmengine.model import is_model_wrapper
-from mmengine.registry import DATA_SAMPLERS, DATASETS, RUNNERS
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
-from torch.utils.data import BatchSampler, DataLoader
+from torch.utils.data import DataLoader
 
 from .checkpoints import (check_checkpoint_fits, find_resume_checkpoint, is_local_path,
                           move_into_place, partial_name, read_checkpoint_file,
                           remove_partial_files)
-from .data import ReproducibleDataset, ResumableBatchSampler
+from .data import rebuild_dataloader
 from .distributed import accelerator_available, cpu_model_wrapper_cfg, init_cpu_process_group
 from .hooks import CheckpointOnSignalHook, ExactResumeHook, StopOnNonFiniteLossHook
 
@@ -88,35 +87,12 @@ class EmoMMRunner(Runner):
                          diff_rank_seed: bool = False) -> DataLoader:
         """mmengine's dataloader, with its dataset wrapped in :class:`ReproducibleDataset`
         and, for training, its batch sampler in :class:`ResumableBatchSampler`."""
-        if not isinstance(dataloader, dict) or not isinstance(dataloader.get('dataset'), dict):
-            return Runner.build_dataloader(dataloader, seed, diff_rank_seed)
-        cfg = copy.deepcopy(dataloader)
-        dataset = DATASETS.build(cfg['dataset'])
-        if hasattr(dataset, 'full_init'):
-            dataset.full_init()
+        loader = Runner.build_dataloader(dataloader, seed, diff_rank_seed)
+        if isinstance(dataloader, DataLoader):  # built by the caller: leave it alone
+            return loader
         split = self._loader_split or 'dataloader'
-        cfg['dataset'] = ReproducibleDataset(dataset, split=split)
-        if split == 'train' and isinstance(cfg.get('sampler'), dict):
-            cfg['batch_sampler'] = self._resumable_batch_sampler(cfg, seed, diff_rank_seed)
-        return Runner.build_dataloader(cfg, seed, diff_rank_seed)
-
-    @staticmethod
-    def _resumable_batch_sampler(cfg: dict, seed: Optional[int],
-                                 diff_rank_seed: bool) -> ResumableBatchSampler:
-        """Build the config's sampler and batch sampler as mmengine does, then wrap them;
-        ``cfg`` is left for ``Runner.build_dataloader`` with the built objects."""
-        sampler = DATA_SAMPLERS.build(
-            cfg.pop('sampler'),
-            default_args=dict(dataset=cfg['dataset'], seed=None if diff_rank_seed else seed))
-        batch_size = cfg.pop('batch_size', 1)
-        batch_sampler_cfg = cfg.pop('batch_sampler', None)
-        if batch_sampler_cfg is None:
-            batch_sampler = BatchSampler(sampler, batch_size, cfg.pop('drop_last', False))
-        else:
-            batch_sampler = DATA_SAMPLERS.build(
-                batch_sampler_cfg, default_args=dict(sampler=sampler, batch_size=batch_size))
-        cfg['sampler'] = sampler  # ignored by DataLoader next to a batch sampler
-        return ResumableBatchSampler(batch_sampler, seed, rank=get_rank())
+        return rebuild_dataloader(loader, split, resumable=split == 'train', seed=seed,
+                                  rank=get_rank())
 
     # ------------------------------------------------------------ checkpoints
     @master_only
