@@ -30,3 +30,11 @@ def read_official_keys(name: str):
         dims = shape.strip('[]')
         rows.append((key, tuple(int(d) for d in dims.split(',')) if dims else ()))
     return rows
+
+
+@pytest.fixture(scope='session')
+def small_shapes_root(tmp_path_factory) -> Path:
+    """The shapes data of ``tooling.SMALL_SHAPES`` (35 training crops), generated once."""
+    from emo_mm.datasets import ensure_shapes
+    from tooling import SMALL_SHAPES
+    return ensure_shapes(tmp_path_factory.mktemp('small_shapes'), **SMALL_SHAPES)

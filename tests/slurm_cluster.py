@@ -14,7 +14,7 @@ from typing import Optional
 DAEMONS = ('slurmctld', 'slurmd')
 CLIENTS = ('srun', 'sbatch', 'scontrol', 'sinfo')
 #: Seconds a requeued job waits before it may start again (Slurm's default is 120).
-REQUEUE_DELAY_S = 2
+REQUEUE_DELAY_S = 5  # the least Slurm accepts
 
 
 def missing_slurm_programs() -> list[str]:

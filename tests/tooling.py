@@ -1,20 +1,38 @@
-"""Running tools/*.py as subprocesses from the repo root, for the end-to-end tests."""
+"""Running tools/*.py and the launcher scripts as subprocesses from the repo root, for the
+end-to-end tests, and configs derived from the classifier demo."""
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
+from typing import List, Optional
+
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+TESTS_DIR = REPO_ROOT / 'tests'
 # One thread per tool process: on a small shared machine, OpenMP threads that wait for
 # busy cores make each convolution ~50x slower.
 TOOL_ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}
+#: The classifier demo, the base of the configs the distributed / resume tests train.
+CLS_DEMO = REPO_ROOT / 'configs' / 'cls' / 'demo' / 'emov2_1m_shapes.py'
+#: Generator arguments of a small shapes set: 8 train images of 96 px give 35 crops.
+SMALL_SHAPES = dict(num_train=8, num_val=2, img_size=96, seed=0)
 
 
-def run_tool(script: str, *args) -> subprocess.CompletedProcess:
-    """``python tools/<script> args`` from the repo root."""
+def run_tool(script: str, *args, env: Optional[dict] = None,
+             timeout: float = 600) -> subprocess.CompletedProcess:
+    """``python tools/<script> args`` from the repo root (``env`` adds variables)."""
     return subprocess.run([sys.executable, f'tools/{script}', *map(str, args)], cwd=REPO_ROOT,
-                          env=TOOL_ENV, capture_output=True, text=True, timeout=600)
+                          env={**TOOL_ENV, **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def run_script(script: str, *args, env: Optional[dict] = None,
+               timeout: float = 600) -> subprocess.CompletedProcess:
+    """``bash tools/<script> args`` from the repo root, with this interpreter as PYTHON."""
+    return subprocess.run(['bash', f'tools/{script}', *map(str, args)], cwd=REPO_ROOT,
+                          env={**TOOL_ENV, 'PYTHON': sys.executable, **(env or {})},
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def newest_log(work_dir: Path) -> str:
@@ -32,3 +50,38 @@ def tiny_shapes_options(data_root: Path, loaders=('train_dataloader', 'val_datal
         opts.append(f'{loader}.dataset.data_root={data_root}')
         opts += [f'{loader}.dataset.generator.{key}={value}' for key, value in generator.items()]
     return opts
+
+
+def cls_demo_config(path: Path, data_root: Path, body: str = '') -> Path:
+    """Write a config at ``path`` that inherits the classifier demo, trains on the
+    :data:`SMALL_SHAPES` crops in ``data_root`` (batches of 8: 4 iterations per epoch) and
+    then states ``body`` (merged like any child config); the tests' hooks
+    (:mod:`probe_hooks`) are importable."""
+    base = path.with_name(f'{path.stem}_base.py')
+    base.write_text(f"""\
+_base_ = [{str(CLS_DEMO)!r}]
+custom_imports = dict(imports=['emo_mm', 'emo_mm.cls', 'probe_hooks'],
+                      allow_failed_imports=False)
+_shapes = dict(data_root={str(data_root)!r}, generator={SMALL_SHAPES!r})
+train_dataloader = dict(batch_size=8, dataset=_shapes)
+val_dataloader = dict(dataset=_shapes)
+test_dataloader = val_dataloader
+default_hooks = dict(logger=dict(interval=1))
+""")
+    path.write_text(f"_base_ = [{str(base)!r}]\n{body}")
+    return path
+
+
+#: Environment that lets tool processes import the tests' hooks (``probe_hooks``).
+PROBE_ENV = {'PYTHONPATH': str(TESTS_DIR)}
+
+
+def final_weights(checkpoint: Path) -> dict:
+    """The state dict of an mmengine checkpoint."""
+    return torch.load(checkpoint, map_location='cpu', weights_only=False)['state_dict']
+
+
+def differing_tensors(a: dict, b: dict) -> List[str]:
+    """Names of the tensors that are not bit-identical in two state dicts (same keys)."""
+    assert a.keys() == b.keys()
+    return [key for key in a if not torch.equal(a[key], b[key])]

@@ -155,6 +155,14 @@ def exit_code_of(err: BaseException) -> Optional[int]:
     return None
 
 
+def describe_error(err: BaseException) -> str:
+    """The one-line message for ``err`` (with the config key to fix, where we know it)."""
+    if isinstance(err, EMOv2ArgumentError):
+        return (f'model.backbone (EMOv2): {err}. Fix it in the config, or with --cfg-options '
+                'model.backbone.<key>=<value>')
+    return str(err)
+
+
 def run_command(command: Callable[[argparse.Namespace], None],
                 parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> int:
     """Run ``command``; a known error becomes ``<prog>: error: ...`` and its exit code
@@ -170,7 +178,7 @@ def run_command(command: Callable[[argparse.Namespace], None],
         if rank == 0 or isinstance(err, RANK_SPECIFIC):
             where = f' (rank {rank})' if rank else ''
             label = 'stopped' if isinstance(err, TrainingInterrupted) else 'error'
-            print(f'{parser.prog}: {label}{where}: {err}', file=sys.stderr)
+            print(f'{parser.prog}: {label}{where}: {describe_error(err)}', file=sys.stderr)
         return code
     return 0
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import signal
+import threading
 from typing import Any, Iterator, Optional
 
 import numpy as np
@@ -221,6 +223,41 @@ class ReproducibleDataset:
                 'Check this sample and the pipeline steps that read it.')
 
 
+#: Signals that :class:`~emo_mm.engine.hooks.CheckpointOnSignalHook` handles in the main
+#: process; Slurm sends them to every process of a job, data loader workers included.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+class IgnoreStopSignals:
+    """``worker_init_fn`` wrapper: a data loader worker ignores :data:`STOP_SIGNALS` unless
+    they come from its own main process.
+
+    Slurm signals every process of a job step. A worker that died of its SIGTERM would
+    fail the training step in progress ("DataLoader worker is killed by signal:
+    Terminated") before the main process could write its checkpoint. The signals are
+    blocked in the worker and a thread takes them: from the main process (which stops its
+    workers with SIGTERM when they do not exit in time) the worker exits, as torch's own
+    handler does; from anyone else nothing happens.
+    """
+
+    def __init__(self, init_fn: Optional[Any] = None) -> None:
+        self.init_fn = init_fn
+
+    def __call__(self, worker_id: int) -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # threads started later too
+        threading.Thread(target=_exit_on_signal_from, args=(os.getppid(), ), daemon=True,
+                         name='stop-signal-filter').start()
+        if self.init_fn is not None:
+            self.init_fn(worker_id)
+
+
+def _exit_on_signal_from(parent: int) -> None:
+    while True:
+        info = signal.sigwaitinfo(STOP_SIGNALS)
+        if info.si_pid == parent:
+            os._exit(0)
+
+
 #: DataLoader arguments that :func:`rebuild_dataloader` carries over unchanged.
 _LOADER_ARGS = ('num_workers', 'collate_fn', 'pin_memory', 'timeout', 'worker_init_fn',
                 'multiprocessing_context', 'generator', 'prefetch_factor',
@@ -230,9 +267,11 @@ _LOADER_ARGS = ('num_workers', 'collate_fn', 'pin_memory', 'timeout', 'worker_in
 def rebuild_dataloader(loader: DataLoader, split: str, resumable: bool,
                        seed: Optional[int] = None, rank: int = 0) -> DataLoader:
     """The same loader (workers, collate function, sampler, ...) over
-    ``ReproducibleDataset(loader.dataset)``; with ``resumable``, its batch sampler wrapped
-    in :class:`ResumableBatchSampler`. No worker has started yet, so this costs nothing."""
+    ``ReproducibleDataset(loader.dataset)``, with workers that leave stop signals to the
+    main process (:class:`IgnoreStopSignals`); with ``resumable``, its batch sampler
+    wrapped in :class:`ResumableBatchSampler`. No worker has started yet: this is cheap."""
     kwargs = {name: getattr(loader, name) for name in _LOADER_ARGS if hasattr(loader, name)}
+    kwargs['worker_init_fn'] = IgnoreStopSignals(kwargs.get('worker_init_fn'))
     dataset = ReproducibleDataset(loader.dataset, split)
     if resumable:
         batch_sampler = ResumableBatchSampler(loader.batch_sampler, seed, rank)

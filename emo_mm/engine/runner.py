@@ -19,6 +19,7 @@ get it from mmdet's, mmseg's or mmpretrain's own tools. What it changes:
 from __future__ import annotations
 
 import os.path as osp
+import warnings
 from typing import Any, Callable, Optional, Union
 
 from mmengine.dist import get_rank, is_distributed, master_only
@@ -48,6 +49,10 @@ class EmoMMRunner(Runner):
         self._strict_loading = False
         self._loader_split: Optional[str] = None  # the loop whose dataloader is being built
         super().__init__(*args, **kwargs)
+        if self.distributed:
+            import torch.distributed as torch_dist
+            self.logger.info(f'distributed: {self.world_size} processes, launcher '
+                             f'{self.launcher}, backend {torch_dist.get_backend()}')
         present = {type(hook) for hook in self.hooks}
         for hook_type in RELIABILITY_HOOKS:
             if hook_type not in present:
@@ -61,6 +66,10 @@ class EmoMMRunner(Runner):
         super().setup_env(env_cfg)
 
     def wrap_model(self, model_wrapper_cfg: Optional[dict], model: Any) -> Any:
+        # EMOv2 keeps its weights channels-last; for 1x1 kernels that is the same memory
+        # order as the contiguous gradients, so DDP's copy into its buckets costs the same
+        # and its warning that the strides differ is noise.
+        warnings.filterwarnings('ignore', message='Grad strides do not match bucket view')
         if self.distributed and not is_model_wrapper(model) and not accelerator_available():
             model_wrapper_cfg = cpu_model_wrapper_cfg(
                 model_wrapper_cfg, self.cfg.get('find_unused_parameters', False))

@@ -1,6 +1,4 @@
-"""A hook for the multi-process tests: every rank records its training losses and, at the
-end, its weights, in ``$RANK_PROBE_DIR/rank<r>.pt`` (outside the work_dir, which only rank
-0 may write to)."""
+"""Hooks the end-to-end tests put into training runs (configs import ``probe_hooks``)."""
 import os
 
 import torch
@@ -11,7 +9,8 @@ from mmengine.registry import HOOKS
 
 @HOOKS.register_module()
 class RankProbeHook(Hook):
-    """Collects ``outputs['loss']`` of every iteration and the final state dict."""
+    """Every rank records the loss of each of its iterations and, at the end, its weights,
+    in ``$RANK_PROBE_DIR/rank<r>.pt`` (outside the work_dir, which only rank 0 writes)."""
 
     priority = 'LOWEST'
 
@@ -28,3 +27,15 @@ class RankProbeHook(Hook):
         torch.save(dict(losses=self.losses, world_size=runner.world_size,
                         state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()}),
                    os.path.join(out_dir, f'rank{get_rank()}.pt'))
+
+
+@HOOKS.register_module()
+class BulkyCheckpointHook(Hook):
+    """Pads every checkpoint with ``megabytes`` of zeros, so that writing it takes long
+    enough for a test to kill the process in the middle of the save."""
+
+    def __init__(self, megabytes: int = 256) -> None:
+        self.numel = megabytes * 2**20 // 4
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint['padding'] = torch.zeros(self.numel)
