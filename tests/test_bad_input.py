@@ -104,6 +104,15 @@ def test_a_bad_backbone_setting_is_one_line(config, tmp_path, option, fragment):
     assert_one_line_error(result, 2, 'model.backbone (EMOv2)', fragment, '--cfg-options')
 
 
+def test_a_bad_backbone_setting_is_one_line_in_the_other_tools(config, tmp_path):
+    checkpoint = save_model_checkpoint(config, tmp_path / 'model.pth')
+    for tool, args in (('test.py', [checkpoint, '--work-dir', tmp_path / 'w']),
+                       ('deployment/export_aot.py', [checkpoint, '--shape', '64'])):
+        result = run_tool(tool, config, *args, '--cfg-options', 'model.backbone.arch=7m',
+                          env=PROBE_ENV)
+        assert_one_line_error(result, 2, "unknown EMOv2 arch '7m'")
+
+
 # ----------------------------------------------------------------- training
 def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(config, tmp_path):
     work_dir = tmp_path / 'w'

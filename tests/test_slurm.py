@@ -1,7 +1,7 @@
 """The Slurm launchers on a real (throwaway, one-node) Slurm with a CPU partition:
-tools/slurm_train.sh with 2 tasks and no GPUs, and tools/slurm_sbatch.sh requeued in the
-middle of a run (``scontrol requeue``, as a preemption does), which resumes by itself
-and ends with the same weights as the uninterrupted run.
+tools/slurm_train.sh with 2 tasks and no GPUs, and tools/slurm_sbatch.sh interrupted in the
+middle of a run (requeued as a preemption does, or warned of its time limit), which
+resumes by itself and ends with the same weights as the uninterrupted run.
 
 Slurm must be installed (``tools/install.sh`` does it where it can): under CI a missing
 Slurm fails these tests instead of skipping them.
@@ -78,16 +78,26 @@ def test_slurm_train_runs_on_a_cpu_partition(uninterrupted):
     assert 'Epoch(train) [4][4/4]' in log and 'accuracy/top1' in log
 
 
-def test_a_requeued_job_resumes_by_itself_to_the_same_weights(slurm, config, uninterrupted,
-                                                              tmp_path):
+#: How the job is interrupted in epoch 2: preempted (``scontrol requeue``: SIGTERM to every
+#: process, Slurm requeues), or warned of its time limit (what ``--signal=USR1@180`` does:
+#: SIGUSR1 to the job steps, the script requeues the job itself).
+INTERRUPTIONS = {
+    'preempted': (['scontrol', 'requeue'], 'SIGTERM'),
+    'time_limit': (['scancel', '--signal=USR1'], 'SIGUSR1'),
+}
+
+
+@pytest.mark.parametrize('interruption', INTERRUPTIONS)
+def test_an_interrupted_job_resumes_by_itself_to_the_same_weights(slurm, config, uninterrupted,
+                                                                 tmp_path, interruption):
     reference_dir, reference = uninterrupted
     assert reference.returncode == 0
     work_dir, output = tmp_path / 'work_dir', tmp_path / 'job.out'
+    port = 29642 + list(INTERRUPTIONS).index(interruption)
     submitted = subprocess.run(
         ['sbatch', '--parsable', '-p', 'cpu', '--ntasks=2', '--ntasks-per-node=2',
          '--cpus-per-task=1', f'--output={output}', 'tools/slurm_sbatch.sh', str(config),
-         str(work_dir)], cwd=REPO_ROOT, env={**job_env(slurm, 29642),
-                                             'PYTHON': sys.executable},
+         str(work_dir)], cwd=REPO_ROOT, env={**job_env(slurm, port), 'PYTHON': sys.executable},
         capture_output=True, text=True, timeout=60, check=True)
     job = submitted.stdout.strip().split(';')[0]
     start = time.perf_counter()
@@ -96,15 +106,16 @@ def test_a_requeued_job_resumes_by_itself_to_the_same_weights(slurm, config, uni
         assert slurm.job_field(job, 'JobState') in ('PENDING', 'RUNNING'), output.read_text()
         assert time.monotonic() < deadline, 'the job did not get to epoch 2'
         time.sleep(0.02)
-    requeue = slurm.command('scontrol', 'requeue', job)
-    assert requeue.returncode == 0, requeue.stderr
+    command, signal_name = INTERRUPTIONS[interruption]
+    interrupt = slurm.command(*command, job)
+    assert interrupt.returncode == 0, interrupt.stderr
     state = slurm.wait_job(job, JOB_TIMEOUT_S)
-    print(f'\nrequeued sbatch job, 2 tasks: {time.perf_counter() - start:.1f} s in all')
+    print(f'\n{interruption} sbatch job, 2 tasks: {time.perf_counter() - start:.1f} s in all')
     text = output.read_text()
     assert state == 'COMPLETED', text[-4000:]
     assert slurm.job_field(job, 'Restarts') == '1'
     assert f'[slurm_sbatch] job {job} start 2' in text
-    assert 'received SIGTERM: stopped after iteration' in text
+    assert f'received {signal_name}: stopped after iteration' in text
     assert 'resumed epoch: 1, iter: ' in text
     assert differing_tensors(final_weights(work_dir / 'epoch_4.pth'),
                              final_weights(reference_dir / 'epoch_4.pth')) == []

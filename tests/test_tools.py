@@ -211,7 +211,8 @@ def test_both_local_rank_spellings():
 
 
 # ----------------------------------------------------------------- launcher scripts
-SCRIPTS = ['dist_train.sh', 'dist_test.sh', 'slurm_train.sh', 'slurm_test.sh']
+SCRIPTS = ['dist_train.sh', 'dist_test.sh', 'slurm_train.sh', 'slurm_test.sh',
+           'slurm_sbatch.sh', 'slurm_common.sh']
 
 
 @pytest.mark.parametrize('script', SCRIPTS)
@@ -262,14 +263,26 @@ def test_dist_test_assembles_torchrun_command(echo_stub, tmp_path):
     ('slurm_train.sh', 'wd', ['train.py', 'c.py', '--work-dir=wd']),
     ('slurm_test.sh', 'ck.pth', ['test.py', 'c.py', 'ck.pth']),
 ])
-def test_slurm_scripts_assemble_srun_command(echo_stub, tmp_path, script, fourth, tail):
+@pytest.mark.parametrize('partition_gres, gres_env, expected_gres', [
+    ('gpu:8', None, ['--gres=gpu:4']),          # GPU partition: GPUS_PER_NODE GPUs per node
+    ('(null)', None, []),                        # CPU partition: no GPUs asked for
+    ('(null)', 'gpu:a100:4', ['--gres=gpu:a100:4']),
+    ('gpu:8', 'none', []),
+])
+def test_slurm_scripts_assemble_srun_command(echo_stub, tmp_path, script, fourth, tail,
+                                             partition_gres, gres_env, expected_gres):
     (echo_stub.parent / 'srun').symlink_to(echo_stub)
+    sinfo = echo_stub.parent / 'sinfo'   # what `sinfo -h -p part -o %G` prints
+    sinfo.write_text(f'#!/usr/bin/env bash\necho "{partition_gres}"\n')
+    sinfo.chmod(0o755)
     env = dict(PATH=f'{echo_stub.parent}:{os.environ["PATH"]}', PYTHON='py', GPUS='16',
                GPUS_PER_NODE='4', CPUS_PER_TASK='3', SRUN_ARGS='--qos=high --time=5',
                PYTHONPATH='')
+    if gres_env:
+        env['GRES'] = gres_env
     lines = run_script(script, ['part', 'job', 'c.py', fourth, '--amp'], env, cwd=tmp_path)
     assert lines == [
-        f'PYTHONPATH={REPO_ROOT}', '-p', 'part', '--job-name=job', '--gres=gpu:4',
+        f'PYTHONPATH={REPO_ROOT}', '-p', 'part', '--job-name=job', *expected_gres,
         '--ntasks=16', '--ntasks-per-node=4', '--cpus-per-task=3', '--kill-on-bad-exit=1',
         '--qos=high', '--time=5', 'py', '-u', str(REPO_ROOT / 'tools' / tail[0]), *tail[1:],
         '--launcher=slurm', '--amp']
