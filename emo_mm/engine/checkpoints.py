@@ -9,7 +9,13 @@ import os.path as osp
 import re
 from typing import Optional
 
+import torch
 from mmengine.logging import print_log
+from mmengine.runner.checkpoint import _load_checkpoint
+
+from emo_mm.models.checkpoint import (CheckpointMismatchError, check_state_dict,
+                                      is_official_layout)
+from emo_mm.utils.safe_load import safe_torch_load
 
 #: Files in a work_dir that are checkpoints (not the partial files of a save in progress).
 CHECKPOINT_PATTERN = '*.pth'
@@ -98,13 +104,10 @@ def read_checkpoint_file(filename: str, map_location: object = 'cpu') -> dict:
     if is_local_path(filename):
         if not osp.isfile(filename):
             raise FileNotFoundError(f'checkpoint not found: {filename}')
-        from emo_mm.utils.safe_load import safe_torch_load
         checkpoint = safe_torch_load(filename)
     else:
-        from mmengine.runner.checkpoint import _load_checkpoint
         checkpoint = _load_checkpoint(filename, map_location=map_location)
     if not isinstance(checkpoint, dict):
-        from emo_mm.models.checkpoint import CheckpointMismatchError
         raise CheckpointMismatchError(
             f"checkpoint '{filename}' holds a {type(checkpoint).__name__}, not a state dict")
     return checkpoint
@@ -128,10 +131,6 @@ def check_checkpoint_fits(model, checkpoint: dict, filename: str, strict: bool,
 
     Official EMOv2 classification layouts are left to the model's own load hooks.
     """
-    import torch
-
-    from emo_mm.models.checkpoint import (CheckpointMismatchError, check_state_dict,
-                                          is_official_layout)
     state_dict = revised_state_dict(checkpoint, revise_keys)
     tensors = {k: v for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
     if is_official_layout(tensors):

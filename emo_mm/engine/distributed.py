@@ -18,6 +18,7 @@ from typing import Optional
 import torch
 import torch.distributed as torch_dist
 from mmengine.logging import print_log
+from mmengine.registry import MODEL_WRAPPERS
 
 #: torch.distributed's default rendezvous port (also mmengine's).
 DEFAULT_MASTER_PORT = '29500'
@@ -128,7 +129,6 @@ def cpu_model_wrapper_cfg(model_wrapper_cfg: Optional[dict],
                        find_unused_parameters=find_unused_parameters)
     else:
         wrapper = copy.deepcopy(dict(model_wrapper_cfg))
-    from mmengine.registry import MODEL_WRAPPERS
     wrapper_type = wrapper.get('type', 'MMDistributedDataParallel')
     wrapper_cls = MODEL_WRAPPERS.get(wrapper_type) if isinstance(wrapper_type, str) \
         else wrapper_type

@@ -69,9 +69,7 @@ class ExactResumeHook(Hook):
 
     # ---------------------------------------------------------------- resume
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        meta = checkpoint.get('meta') or {}
-        self._resume_state = dict(epoch=meta.get('epoch', 0), iter=meta.get('iter', 0),
-                                  **(meta.get(RESUME_META_KEY) or {}))
+        self._resume_state = (checkpoint.get('meta') or {}).get(RESUME_META_KEY) or {}
 
     def before_train(self, runner) -> None:
         sampler = resumable_batch_sampler(runner)
@@ -83,7 +81,7 @@ class ExactResumeHook(Hook):
             return
         sampler.set_seed(runner.seed)
         state, self._resume_state = self._resume_state, None
-        if not state or not runner._resume:  # noqa: SLF001 (a load_from is no resume)
+        if state is None or not runner._resume:  # noqa: SLF001 (a load_from is no resume)
             return
         loop = runner.train_loop
         if isinstance(loop, IterBasedTrainLoop):

@@ -22,6 +22,7 @@ import os.path as osp
 import warnings
 from typing import Any, Callable, Optional, Union
 
+import torch.distributed as torch_dist
 from mmengine.dist import get_rank, is_distributed, master_only
 from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
@@ -50,7 +51,6 @@ class EmoMMRunner(Runner):
         self._loader_split: Optional[str] = None  # the loop whose dataloader is being built
         super().__init__(*args, **kwargs)
         if self.distributed:
-            import torch.distributed as torch_dist
             self.logger.info(f'distributed: {self.world_size} processes, launcher '
                              f'{self.launcher}, backend {torch_dist.get_backend()}')
         present = {type(hook) for hook in self.hooks}
