@@ -113,6 +113,18 @@ def test_a_bad_backbone_setting_is_one_line_in_the_other_tools(config, tmp_path)
         assert_one_line_error(result, 2, "unknown EMOv2 arch '7m'")
 
 
+@pytest.mark.parametrize('launcher, fragment', [
+    ('pytorch', 'RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT'),
+    ('slurm', 'SLURM_PROCID, SLURM_NTASKS, SLURM_NODELIST'),
+])
+def test_a_launcher_without_its_environment_is_one_line(config, tmp_path, launcher, fragment):
+    """``tools/train.py --launcher ...`` run by hand, outside torchrun or srun."""
+    result = run_tool('train.py', config, '--work-dir', tmp_path / 'w', '--launcher', launcher,
+                      env=PROBE_ENV)
+    assert_one_line_error(result, 2, f'--launcher {launcher} needs', fragment,
+                          'leave --launcher out')
+
+
 # ----------------------------------------------------------------- training
 def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(config, tmp_path):
     work_dir = tmp_path / 'w'

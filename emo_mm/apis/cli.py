@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
-from emo_mm.engine import (DataSampleError, EmoMMRunner, NonFiniteLossError,
+from emo_mm.engine import (DataSampleError, EmoMMRunner, LauncherError, NonFiniteLossError,
                            TrainingInterrupted)
 from emo_mm.engine.distributed import launcher_rank
 from emo_mm.models import CheckpointMismatchError, EMOv2ArgumentError
@@ -140,7 +140,7 @@ EXIT_CODES: tuple[tuple[type, int], ...] = (
     (TrainingInterrupted, 3),
     (NonFiniteLossError, 1),
     ((ToolError, FileNotFoundError, CheckpointMismatchError, CheckpointReadError,
-      DataSampleError, EMOv2ArgumentError), 2),
+      DataSampleError, EMOv2ArgumentError, LauncherError), 2),
 )
 #: Errors that may concern one rank only; the others are the same on every rank of a
 #: multi-process job (same config, same files), so only rank 0 prints them.

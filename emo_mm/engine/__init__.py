@@ -5,12 +5,13 @@ Importing this package registers ``EmoMMRunner`` in mmengine's ``RUNNERS`` and t
 in ``HOOKS``, so configs can name them (``runner_type='EmoMMRunner'``).
 """
 from .data import DataSampleError, ReproducibleDataset, ResumableBatchSampler
+from .distributed import LauncherError
 from .hooks import (CheckpointOnSignalHook, ExactResumeHook, NonFiniteLossError,
                     StopOnNonFiniteLossHook, TrainingInterrupted)
 from .runner import EmoMMRunner
 
 __all__ = [
-    'CheckpointOnSignalHook', 'DataSampleError', 'EmoMMRunner', 'ExactResumeHook',
+    'CheckpointOnSignalHook', 'DataSampleError', 'EmoMMRunner', 'ExactResumeHook', 'LauncherError',
     'NonFiniteLossError', 'ReproducibleDataset', 'ResumableBatchSampler',
     'StopOnNonFiniteLossHook', 'TrainingInterrupted'
 ]

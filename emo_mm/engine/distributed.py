@@ -43,14 +43,30 @@ def launcher_rank() -> int:
     return 0
 
 
-def _require_env(names: tuple[str, ...], launcher: str) -> None:
+class LauncherError(RuntimeError):
+    """``--launcher`` was given without the environment its launcher sets."""
+
+
+#: What each launcher sets in every process's environment, and how to start it.
+LAUNCHER_ENV = {
+    'pytorch': (('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'),
+                'start it with tools/dist_train.sh (torchrun)'),
+    'slurm': (('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'),
+              'start it with srun (tools/slurm_train.sh)'),
+    'mpi': (('OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE', 'MASTER_ADDR'),
+            'start it with mpirun and set MASTER_ADDR'),
+}
+
+
+def check_launcher_env(launcher: str) -> None:
+    """Raise :class:`LauncherError` unless the variables ``launcher`` sets are present
+    (``tools/train.py --launcher pytorch`` run by hand, outside torchrun, say)."""
+    names, hint = LAUNCHER_ENV[launcher]
     missing = [name for name in names if name not in os.environ]
     if missing:
-        hint = {'pytorch': 'start it with tools/dist_train.sh (torchrun)',
-                'slurm': 'start it with srun (tools/slurm_train.sh)',
-                'mpi': 'start it with mpirun'}[launcher]
-        raise RuntimeError(f"--launcher {launcher} needs the environment variable(s) "
-                           f"{', '.join(missing)}, which are not set: {hint}")
+        raise LauncherError(f"--launcher {launcher} needs the environment variable(s) "
+                            f"{', '.join(missing)}, which are not set: {hint}, or leave "
+                            '--launcher out to train in one process')
 
 
 def slurm_master_addr(node_list: str) -> str:
@@ -59,10 +75,10 @@ def slurm_master_addr(node_list: str) -> str:
         out = subprocess.run(['scontrol', 'show', 'hostnames', node_list], check=True,
                              capture_output=True, text=True, timeout=60).stdout.split()
     except (OSError, subprocess.SubprocessError) as err:
-        raise RuntimeError(f'cannot expand the Slurm node list {node_list!r} with scontrol: '
+        raise LauncherError(f'cannot expand the Slurm node list {node_list!r} with scontrol: '
                            f'{err}; set MASTER_ADDR to the first node') from err
     if not out:
-        raise RuntimeError(f'scontrol printed no host for the node list {node_list!r}; '
+        raise LauncherError(f'scontrol printed no host for the node list {node_list!r}; '
                            'set MASTER_ADDR to the first node')
     return out[0]
 
@@ -70,19 +86,16 @@ def slurm_master_addr(node_list: str) -> str:
 def set_launcher_env(launcher: str, port: Optional[int] = None) -> None:
     """Fill RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT for
     ``init_process_group(init_method='env://')`` from what the launcher provides."""
+    check_launcher_env(launcher)
     if launcher == 'pytorch':  # torchrun sets all of them
-        _require_env(('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'),
-                     launcher)
         return
     if launcher == 'slurm':
-        _require_env(('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'), launcher)
         os.environ['RANK'] = os.environ['SLURM_PROCID']
         os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
         os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
         if 'MASTER_ADDR' not in os.environ:
             os.environ['MASTER_ADDR'] = slurm_master_addr(os.environ['SLURM_NODELIST'])
     elif launcher == 'mpi':
-        _require_env(('OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE', 'MASTER_ADDR'), launcher)
         os.environ['RANK'] = os.environ['OMPI_COMM_WORLD_RANK']
         os.environ['WORLD_SIZE'] = os.environ['OMPI_COMM_WORLD_SIZE']
         os.environ['LOCAL_RANK'] = os.environ.get('OMPI_COMM_WORLD_LOCAL_RANK', '0')

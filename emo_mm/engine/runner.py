@@ -34,7 +34,8 @@ from .checkpoints import (check_checkpoint_fits, find_resume_checkpoint, is_loca
                           move_into_place, partial_name, read_checkpoint_file,
                           remove_partial_files)
 from .data import rebuild_dataloader
-from .distributed import accelerator_available, cpu_model_wrapper_cfg, init_cpu_process_group
+from .distributed import (accelerator_available, check_launcher_env, cpu_model_wrapper_cfg,
+                          init_cpu_process_group)
 from .hooks import CheckpointOnSignalHook, ExactResumeHook, StopOnNonFiniteLossHook
 
 #: Hooks every EmoMMRunner has (a config's ``custom_hooks`` entry of the type wins).
@@ -60,9 +61,11 @@ class EmoMMRunner(Runner):
 
     # ------------------------------------------------------------ distributed on CPU
     def setup_env(self, env_cfg: dict) -> None:
-        if self.distributed and not is_distributed() and not accelerator_available():
-            # mmengine skips its own init_dist when a process group exists.
-            init_cpu_process_group(self.launcher, env_cfg.get('dist_cfg'))
+        if self.distributed and not is_distributed():
+            check_launcher_env(self.launcher)  # on GPUs too: mmengine would raise KeyError
+            if not accelerator_available():
+                # mmengine skips its own init_dist when a process group exists.
+                init_cpu_process_group(self.launcher, env_cfg.get('dist_cfg'))
         super().setup_env(env_cfg)
 
     def wrap_model(self, model_wrapper_cfg: Optional[dict], model: Any) -> Any:
