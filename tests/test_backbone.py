@@ -1,9 +1,11 @@
 """EMOv2 backbone: architecture figures, key layout, shapes, freezing, exactness vs the spec."""
+import logging
 import math
 
 import pytest
 import torch
 import torch.nn as nn
+from mmengine.logging import MMLogger
 from conftest import read_official_keys
 from reference import plain_block, plain_window_attention, randomize_
 
@@ -132,6 +134,41 @@ def test_norm_eval_keeps_batchnorm_in_eval():
     before = bns[0].running_mean.clone()
     model(torch.randn(2, 3, 32, 32))
     assert torch.equal(bns[0].running_mean, before)
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_norm_eval_on_never_estimated_statistics_warns_once():
+    """From scratch, frozen BatchNorm statistics make the output ignore the input (the
+    SSDLite demo's collapse): training so warns once; estimated statistics do not warn."""
+    records = _Records()
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(records)
+    try:
+        model = EMOv2('1m', norm_eval=True)
+        model.train()
+        model.eval().train()
+        assert len([m for m in records.messages if 'never estimated' in m]) == 1
+        assert 'norm_eval=False' in records.messages[0]
+
+        records.messages.clear()
+        estimated = EMOv2('1m', norm_eval=True)
+        estimated.train(False)
+        for module in estimated.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_var.fill_(2.0)
+        estimated.train()
+        EMOv2('1m', norm_eval=False).train()
+        assert not records.messages
+    finally:
+        logger.removeHandler(records)
 
 
 # ------------------------------------------------------------------ exactness

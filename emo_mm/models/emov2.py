@@ -4,11 +4,13 @@ Parameter names and shapes equal those of the official release, so official
 checkpoints load without renaming (see :mod:`emo_mm.models.checkpoint`).
 """
 import copy
+import logging
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -121,6 +123,13 @@ def _stem(out_channels: int) -> nn.ModuleList:
     ])
 
 
+def _never_estimated(batch_norms: Sequence[_BatchNorm]) -> bool:
+    """True when every BatchNorm still has its initial statistics (mean 0, variance 1)."""
+    tracked = [m for m in batch_norms if m.track_running_stats and m.running_mean is not None]
+    return bool(tracked) and all(
+        bool((m.running_mean == 0).all()) and bool((m.running_var == 1).all()) for m in tracked)
+
+
 def resolve_arch(arch: Union[str, dict]) -> dict:
     """Return a full arch dict from a name in :data:`ARCH_SETTINGS` or a (partial) dict."""
     if isinstance(arch, str):
@@ -155,7 +164,11 @@ class EMOv2(BaseModule):
         out_indices: outputs to return; 0 is the stem (stride 2), 1-4 the stages
             (strides 4, 8, 16, 32). Negative indices count from the end.
         frozen_stages: freeze the stem (0) and stages 1..``frozen_stages``; -1 freezes nothing.
-        norm_eval: keep every BatchNorm in eval mode while training.
+        norm_eval: keep every BatchNorm in eval mode while training: right when fine-tuning
+            from ImageNet weights, wrong from scratch (the statistics would stay at their
+            initial 0 / 1 and the stage-1/2 BatchNorms would not rescale the activations,
+            which shrink until the backbone's output no longer depends on its input).
+            Training with statistics that were never estimated logs a warning.
         drop_path_rate: stochastic-depth rate of the last block (linear over all blocks);
             ``None`` takes the arch's recipe value.
         final_norm: add the classifier's LayerNorm (``norm.*``) on the stage-4 output.
@@ -194,6 +207,7 @@ class EMOv2(BaseModule):
             raise EMOv2ArgumentError(f'frozen_stages must be in [-1, 4], got {frozen_stages}')
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
+        self._warned_unestimated_stats = False
         self.with_cp = with_cp
         if drop_path_rate is None:
             drop_path_rate = self.arch['drop_path_rate']
@@ -282,9 +296,17 @@ class EMOv2(BaseModule):
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
+            batch_norms = [m for m in self.modules() if isinstance(m, _BatchNorm)]
+            for module in batch_norms:
+                module.eval()
+            if not self._warned_unestimated_stats and _never_estimated(batch_norms):
+                self._warned_unestimated_stats = True
+                print_log('EMOv2: norm_eval=True freezes BatchNorm statistics that were never '
+                          'estimated (no pretrained weights were loaded); trained from scratch '
+                          "like this, the backbone's output stops depending on its input. Set "
+                          'model.backbone.norm_eval=False to train from scratch, or load '
+                          "ImageNet weights (init_cfg=dict(type='Pretrained', ...) or load_from).",
+                          logger='current', level=logging.WARNING)
         return self
 
     # ------------------------------------------------------------------ weights

@@ -4,6 +4,10 @@ _base_ = 'mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py'
 custom_imports = dict(imports=['emo_mm', 'emo_mm.det'], allow_failed_imports=False)
 
 model = dict(
+    # frozen_stages / norm_eval (and the max-norm 0.1 clipping below) are the
+    # fine-tuning recipe: they assume the ImageNet weights of init_cfg, whose BatchNorm
+    # statistics they keep. Training from scratch needs norm_eval=False (EMOv2 warns when
+    # it freezes statistics that were never estimated), as the shapes demos show.
     backbone=dict(
         _delete_=True,
         type='EMOv2',
