@@ -3,13 +3,9 @@ tiny generated shapes set, and tools/test.py --out on the result."""
 import pickle
 
 import pytest
-from tooling import newest_log, run_tool, tiny_shapes_options
+from tooling import DEMOS, newest_log, run_tool, tiny_shapes_options
 
-DEMOS = {
-    'retinanet': 'configs/det/demo/retinanet_emov2_1m_shapes.py',
-    'ssdlite': 'configs/det/demo/ssdlite_emov2_1m_shapes.py',
-    'mask_rcnn': 'configs/det/demo/mask_rcnn_emov2_1m_shapes.py',
-}
+DETECTORS = ('mask_rcnn', 'retinanet', 'ssdlite')
 
 
 def short_run_options(data_root) -> list:
@@ -31,9 +27,9 @@ def shapes_root(tmp_path_factory):
     return tmp_path_factory.mktemp('shapes') / 'data'
 
 
-@pytest.mark.parametrize('name', sorted(DEMOS))
+@pytest.mark.parametrize('name', DETECTORS)
 def test_two_iteration_train_and_val(name, shapes_root, tmp_path):
-    config = DEMOS[name]
+    config = DEMOS[name][0]
     work_dir = tmp_path / 'work'
     result = run_tool('train.py', config, '--work-dir', work_dir, *short_run_options(shapes_root))
     assert result.returncode == 0, result.stderr[-3000:]

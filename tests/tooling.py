@@ -52,24 +52,49 @@ def tiny_shapes_options(data_root: Path, loaders=('train_dataloader', 'val_datal
     return opts
 
 
-def cls_demo_config(path: Path, data_root: Path, body: str = '') -> Path:
-    """Write a config at ``path`` that inherits the classifier demo, trains on the
-    :data:`SMALL_SHAPES` crops in ``data_root`` (batches of 8: 4 iterations per epoch) and
-    then states ``body`` (merged like any child config); the tests' hooks
-    (:mod:`probe_hooks`) are importable."""
+#: The shipped demos, by name: config and the emo_mm package its config imports.
+DEMOS = {
+    'retinanet': ('configs/det/demo/retinanet_emov2_1m_shapes.py', 'emo_mm.det'),
+    'ssdlite': ('configs/det/demo/ssdlite_emov2_1m_shapes.py', 'emo_mm.det'),
+    'mask_rcnn': ('configs/det/demo/mask_rcnn_emov2_1m_shapes.py', 'emo_mm.det'),
+    'deeplabv3': ('configs/seg/demo/deeplabv3_emov2_1m_shapes.py', 'emo_mm.seg'),
+    'classifier': ('configs/cls/demo/emov2_1m_shapes.py', 'emo_mm.cls'),
+}
+
+
+def demo_config(path: Path, demo: str, data_root: Path, generator: dict, body: str = '',
+                base_body: str = '') -> Path:
+    """Write a config at ``path`` that inherits the shipped demo ``demo`` (a :data:`DEMOS`
+    name) through ``<stem>_base.py``, which points it at the shapes set ``generator``
+    describes in ``data_root`` and states ``base_body``; ``path`` then states ``body``
+    (merged like any child config). The tests' hooks (:mod:`probe_hooks`) are importable."""
+    config, package = DEMOS[demo]
     base = path.with_name(f'{path.stem}_base.py')
+    evaluators = ''
+    if package == 'emo_mm.det':
+        ann_file = str(Path(data_root) / 'annotations' / 'instances_val.json')
+        evaluators = (f'val_evaluator = dict(ann_file={ann_file!r})\n'
+                      'test_evaluator = val_evaluator\n')
     base.write_text(f"""\
-_base_ = [{str(CLS_DEMO)!r}]
-custom_imports = dict(imports=['emo_mm', 'emo_mm.cls', 'probe_hooks'],
+_base_ = [{str(REPO_ROOT / config)!r}]
+custom_imports = dict(imports=['emo_mm', {package!r}, 'probe_hooks'],
                       allow_failed_imports=False)
-_shapes = dict(data_root={str(data_root)!r}, generator={SMALL_SHAPES!r})
-train_dataloader = dict(batch_size=8, dataset=_shapes)
+_shapes = dict(data_root={str(data_root)!r}, generator={generator!r})
+train_dataloader = dict(dataset=_shapes)
 val_dataloader = dict(dataset=_shapes)
 test_dataloader = val_dataloader
-default_hooks = dict(logger=dict(interval=1))
-""")
+{evaluators}{base_body}""")
     path.write_text(f"_base_ = [{str(base)!r}]\n{body}")
     return path
+
+
+def cls_demo_config(path: Path, data_root: Path, body: str = '') -> Path:
+    """A :func:`demo_config` of the classifier demo on the :data:`SMALL_SHAPES` crops in
+    ``data_root``, in batches of 8 (4 iterations per epoch), logging every iteration."""
+    return demo_config(path, 'classifier', data_root, SMALL_SHAPES, body, base_body="""\
+train_dataloader = dict(batch_size=8, dataset=_shapes)
+default_hooks = dict(logger=dict(interval=1))
+""")
 
 
 #: Environment that lets tool processes import the tests' hooks (``probe_hooks``).
