@@ -1,5 +1,7 @@
 # Mask R-CNN + EMOv2-1M from scratch on emo_mm's synthetic shapes (boxes and instance masks),
 # sized for a CPU:  python tools/train.py configs/det/demo/mask_rcnn_emov2_1m_shapes.py
+# Measured: val bbox mAP 0.008, segm mAP 0.003 in 21 min 42 s. It does not learn well yet
+# (docs/detection.md).
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     'mmdet::_base_/default_runtime.py',
@@ -9,6 +11,8 @@ custom_imports = dict(imports=['emo_mm', 'emo_mm.det'], allow_failed_imports=Fal
 
 img_scale = (256, 256)
 width = 64
+# GroupNorm in the neck and mask head: from scratch, unnormalised heads learn far slower.
+head_norm = dict(type='GN', num_groups=16, requires_grad=True)
 model = dict(
     backbone=dict(
         _delete_=True,
@@ -20,13 +24,22 @@ model = dict(
         layer_scale_init_value=0.1,
         channels_last=True,
         init_cfg=None),
-    neck=dict(in_channels=[32, 48, 80, 180], out_channels=width, norm_cfg=None),
-    rpn_head=dict(in_channels=width, feat_channels=width),
+    neck=dict(in_channels=[32, 48, 80, 180], out_channels=width, norm_cfg=head_norm),
+    # Anchors of 16-256 px (scale 4 on strides 4-64) for the 14-100 px shapes; COCO's scale 8
+    # starts at 32 px.
+    rpn_head=dict(in_channels=width, feat_channels=width,
+                  anchor_generator=dict(scales=[4])),
     roi_head=dict(
-        bbox_roi_extractor=dict(out_channels=width),
+        bbox_roi_extractor=dict(out_channels=width, roi_layer=dict(sampling_ratio=2)),
         bbox_head=dict(in_channels=width, fc_out_channels=256, num_classes=4),
-        mask_roi_extractor=dict(out_channels=width),
-        mask_head=dict(in_channels=width, conv_out_channels=width, num_classes=4)))
+        mask_roi_extractor=dict(out_channels=width, roi_layer=dict(sampling_ratio=2)),
+        mask_head=dict(in_channels=width, conv_out_channels=width, num_classes=4,
+                       norm_cfg=head_norm)),
+    # 2-6 objects per image: 200 proposals and 128 sampled RoIs per image (COCO: 1000 / 512)
+    # lose nothing and make the RoI heads, which dominate the CPU time, 4x cheaper.
+    train_cfg=dict(rpn_proposal=dict(nms_pre=500, max_per_img=200),
+                   rcnn=dict(sampler=dict(num=128))),
+    test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=200)))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -54,7 +67,7 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
+    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
     clip_grad=dict(max_norm=10, norm_type=2))
 param_scheduler = [
