@@ -8,10 +8,8 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 
-@HOOKS.register_module()
-class RankProbeHook(Hook):
-    """Every rank records the loss of each of its iterations and, at the end, its weights,
-    in ``$RANK_PROBE_DIR/rank<r>.pt`` (outside the work_dir, which only rank 0 writes)."""
+class _LossRecorder(Hook):
+    """Keeps the loss of every training iteration in ``self.losses``."""
 
     priority = 'LOWEST'
 
@@ -21,8 +19,19 @@ class RankProbeHook(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         self.losses.append(float(outputs['loss']))
 
+    @staticmethod
+    def bare_model(runner):
+        """The runner's model without its DDP wrapper."""
+        return runner.model.module if hasattr(runner.model, 'module') else runner.model
+
+
+@HOOKS.register_module()
+class RankProbeHook(_LossRecorder):
+    """Every rank records the loss of each of its iterations and, at the end, its weights,
+    in ``$RANK_PROBE_DIR/rank<r>.pt`` (outside the work_dir, which only rank 0 writes)."""
+
     def after_train(self, runner) -> None:
-        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        model = self.bare_model(runner)
         out_dir = os.environ['RANK_PROBE_DIR']
         os.makedirs(out_dir, exist_ok=True)
         torch.save(dict(losses=self.losses, world_size=runner.world_size,
@@ -87,21 +96,13 @@ def input_dependence(model, data_batch: dict) -> dict:
 
 
 @HOOKS.register_module()
-class LearningProbeHook(Hook):
+class LearningProbeHook(_LossRecorder):
     """Records the loss of every training iteration and, after training, the
     :func:`input_dependence` of the model on the first validation batch; writes both to
     ``<work_dir>/learning_probe.json``."""
 
-    priority = 'LOWEST'
-
-    def __init__(self) -> None:
-        self.losses = []
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        self.losses.append(float(outputs['loss']))
-
     def after_train(self, runner) -> None:
-        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        model = self.bare_model(runner)
         dependence = input_dependence(model, next(iter(runner.val_dataloader)))
         with open(os.path.join(runner.work_dir, 'learning_probe.json'), 'w') as f:
             json.dump(dict(losses=self.losses, input_dependence=dependence), f)
