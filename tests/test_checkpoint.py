@@ -1,23 +1,12 @@
 """Strict loading of official-layout checkpoints, the converter tool, and safe torch.load."""
-import subprocess
-import sys
 from collections import OrderedDict
 
 import pytest
 import torch
-from conftest import REPO_ROOT
-from reference import randomize_
+from helpers import official_state_dict, run_tool
 
-from emo_mm.models import CheckpointMismatchError, EMOv2, load_pretrained, read_checkpoint
-
-
-def official_state_dict(arch: str = '1m', num_classes: int = 1000, seed: int = 0) -> OrderedDict:
-    """A state dict in the official classification layout (as the released .pth files)."""
-    model = randomize_(EMOv2(arch, final_norm=True), seed=seed)
-    sd = OrderedDict(model.state_dict())
-    sd['head.weight'] = torch.randn(num_classes, model.embed_dims[-1])
-    sd['head.bias'] = torch.randn(num_classes)
-    return sd
+from emo_mm.checkpoint import CheckpointMismatchError, load_pretrained, read_checkpoint
+from emo_mm.models import EMOv2
 
 
 @pytest.fixture(scope='module')
@@ -131,10 +120,10 @@ class _Evil:
 
 
 def run_converter(*args):
-    return subprocess.run([sys.executable, str(REPO_ROOT / 'tools/model_converters/emov2_official.py'), *args],
-                          capture_output=True, text=True, cwd=REPO_ROOT)
+    return run_tool('model_converters/emov2_official.py', *args)
 
 
+@pytest.mark.e2e
 def test_converter_backbone_and_cls(tmp_path, official_1m):
     src = save(tmp_path, 'EMOv2_1M_224.pth', {'net': official_1m})
     out = run_converter(src, str(tmp_path / 'bb.pth'), '--task', 'backbone')
@@ -151,6 +140,7 @@ def test_converter_backbone_and_cls(tmp_path, official_1m):
     assert torch.equal(converted['backbone.norm.norm.bias'], official_1m['norm.norm.bias'])
 
 
+@pytest.mark.e2e
 def test_converter_rejects_broken_input(tmp_path, official_1m):
     sd = OrderedDict(official_1m)
     del sd['stage2.1.proj.conv.weight']

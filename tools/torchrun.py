@@ -5,7 +5,7 @@ the failing rank's exit code, for tools/dist_train.sh and tools/dist_test.sh.
 torchrun itself answers any failed worker with a traceback of its own and exit code 1,
 after the worker has printed what went wrong (``tools/train.py: error: ...``). Here the
 worker's exit code comes back instead (2: bad input, 1: training diverged, 3: stopped by a
-signal after a checkpoint; see emo_mm.apis.cli.EXIT_CODES), so scripts can act on it.
+signal after a checkpoint; see emo_mm.cli.common.EXIT_CODES), so scripts can act on it.
 
 Usage: python tools/torchrun.py [torchrun options] SCRIPT [script arguments...]
 """

@@ -3,7 +3,7 @@
 
 Usage: python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
        [--auto-scale-lr] [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
-See docs/tools.md; the logic lives in emo_mm.apis.
+See docs/tools.md; the logic lives in emo_mm.cli.train.
 """
 import os.path as osp
 import sys
@@ -11,7 +11,7 @@ import sys
 # Run this checkout's emo_mm even when another copy is installed.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from emo_mm.apis import train_main  # noqa: E402
+from emo_mm.cli.train import train_main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(train_main())

@@ -3,6 +3,10 @@ from typing import Any, List, Sequence
 
 import torch
 import torch.nn as nn
+from mmengine.analysis import FlopAnalyzer
+from mmengine.analysis.jit_handles import get_shape
+
+from emo_mm.models.attention import WindowAttention
 
 
 def count_params(model: nn.Module) -> int:
@@ -12,7 +16,6 @@ def count_params(model: nn.Module) -> int:
 
 def _sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
     """FLOPs of ``aten::scaled_dot_product_attention``: ``q @ k^T`` plus ``attn @ v``."""
-    from mmengine.analysis.jit_handles import get_shape
     q, k, v = (get_shape(t) for t in inputs[:3])
     batch = 1
     for dim in q[:-2]:
@@ -29,8 +32,6 @@ def count_flops(model: nn.Module, input_shape: Sequence[int] = (1, 3, 224, 224))
     Window attention is counted as the official code computes it: at sizes that do not divide
     into windows every padded token is attended to (emo_mm merges them, see
     :class:`emo_mm.models.attention.WindowAttention`, and so executes fewer FLOPs there)."""
-    from mmengine.analysis import FlopAnalyzer
-    from emo_mm.models.attention import WindowAttention
     was_training = model.training
     attentions = [m for m in model.modules() if isinstance(m, WindowAttention)]
     merging = [m.merge_padding for m in attentions]

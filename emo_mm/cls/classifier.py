@@ -5,8 +5,7 @@ import torch.nn as nn
 from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.registry import MODELS
 
-from emo_mm.models.checkpoint import (CheckpointMismatchError, check_state_dict,
-                                      official_to_classifier)
+from emo_mm.checkpoint import CheckpointMismatchError, check_state_dict, convert_official
 from .kd import KDImageClassifier
 
 #: Keys of the official trainer's checkpoints (``{'net': ..., 'net_E': ...}``).
@@ -29,8 +28,8 @@ def convert_official_layout(module: nn.Module, state_dict: dict, prefix: str, *a
     ours = [key for key in state_dict if key.startswith(prefix)]
     if not any(key.startswith(prefix + 'stage0.') for key in ours):
         return
-    converted = official_to_classifier(
-        OrderedDict((key[len(prefix):], state_dict[key]) for key in ours))
+    converted = convert_official(
+        OrderedDict((key[len(prefix):], state_dict[key]) for key in ours), 'classifier')
     check_state_dict(module, converted, source='official EMOv2 checkpoint')
     for key in ours:
         del state_dict[key]

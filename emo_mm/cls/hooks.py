@@ -1,9 +1,8 @@
 """EMA hook that also loads bare state dicts (official EMOv2 ``.pth`` files)."""
-import re
-from collections import OrderedDict
-
 from mmpretrain.engine.hooks import EMAHook
 from mmpretrain.registry import HOOKS
+
+from emo_mm.checkpoint import strip_module_prefix
 
 
 @HOOKS.register_module()
@@ -19,6 +18,5 @@ class CompatEMAHook(EMAHook):
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if 'state_dict' not in checkpoint and 'ema_state_dict' not in checkpoint:
-            checkpoint = dict(state_dict=OrderedDict(
-                (re.sub(r'^module\.', '', key), value) for key, value in checkpoint.items()))
+            checkpoint = dict(state_dict=strip_module_prefix(checkpoint))
         super().after_load_checkpoint(runner, checkpoint)

@@ -1,22 +1,11 @@
-"""Datasets for emo_mm demos and tests (lightweight: numpy + Pillow only).
-
-Names are resolved lazily (PEP 562) so that ``python -m emo_mm.datasets.shapes``
-does not import the module twice.
-"""
-from typing import Any
+"""Datasets for emo_mm demos and tests: the synthetic shapes (numpy, Pillow, pycocotools) and
+the mixin that lets a codebase's dataset generate them on first use."""
+from .self_generating import SelfGeneratingDataset, is_self_generating, prepare_shapes
+from .shapes import (SHAPES_CLASSES, SHAPES_PALETTE, SHAPES_SEG_CLASSES, SHAPES_SEG_PALETTE,
+                     ensure_shapes, generate_shapes)
 
 __all__ = [
     'SHAPES_CLASSES', 'SHAPES_PALETTE', 'SHAPES_SEG_CLASSES', 'SHAPES_SEG_PALETTE',
-    'ensure_shapes', 'generate_shapes'
+    'SelfGeneratingDataset', 'ensure_shapes', 'generate_shapes', 'is_self_generating',
+    'prepare_shapes'
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from . import shapes
-        return getattr(shapes, name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-
-
-def __dir__() -> list:
-    return sorted(list(globals()) + __all__)

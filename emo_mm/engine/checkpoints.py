@@ -1,5 +1,5 @@
-"""Training checkpoints: written atomically, found robustly by ``--resume``, and read with
-torch's safe unpickler into a model they must fit."""
+"""Training checkpoint files: written atomically and found robustly by ``--resume`` (reading
+them is :mod:`emo_mm.checkpoint`'s job)."""
 from __future__ import annotations
 
 import glob
@@ -9,23 +9,11 @@ import os.path as osp
 import re
 from typing import Optional
 
-import torch
 from mmengine.logging import print_log
-from mmengine.runner.checkpoint import _load_checkpoint
-
-from emo_mm.models.checkpoint import (CheckpointMismatchError, check_state_dict,
-                                      is_official_layout)
-from emo_mm.utils.safe_load import safe_torch_load
 
 #: Files in a work_dir that are checkpoints (not the partial files of a save in progress).
 CHECKPOINT_PATTERN = '*.pth'
 _PARTIAL_SUFFIX = '.partial'
-
-
-def is_local_path(path: str, backend_args: Optional[dict] = None) -> bool:
-    """``path`` is on the local file system (not ``s3://``, ``http://``, a petrel backend...)."""
-    backend = (backend_args or {}).get('backend')
-    return '://' not in str(path) and backend in (None, 'local')
 
 
 def partial_name(filename: str) -> str:
@@ -96,51 +84,3 @@ def find_resume_checkpoint(work_dir: str) -> Optional[str]:
     print_log(f'{pointer} {reason}; resuming from the newest checkpoint, {found[-1]}',
               logger='current', level=logging.WARNING)
     return found[-1]
-
-
-def read_checkpoint_file(filename: str, map_location: object = 'cpu') -> dict:
-    """Read a training checkpoint; local files through torch's safe unpickler
-    (:class:`~emo_mm.utils.safe_load.CheckpointReadError` when corrupt or unsafe)."""
-    if is_local_path(filename):
-        if not osp.isfile(filename):
-            raise FileNotFoundError(f'checkpoint not found: {filename}')
-        checkpoint = safe_torch_load(filename)
-    else:
-        checkpoint = _load_checkpoint(filename, map_location=map_location)
-    if not isinstance(checkpoint, dict):
-        raise CheckpointMismatchError(
-            f"checkpoint '{filename}' holds a {type(checkpoint).__name__}, not a state dict")
-    return checkpoint
-
-
-def revised_state_dict(checkpoint: dict, revise_keys: list) -> dict:
-    """The checkpoint's state dict with mmengine's ``revise_keys`` applied."""
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    for pattern, replacement in revise_keys:
-        state_dict = {re.sub(pattern, replacement, key): value
-                      for key, value in state_dict.items()}
-    return state_dict
-
-
-def check_checkpoint_fits(model, checkpoint: dict, filename: str, strict: bool,
-                          revise_keys: list) -> None:
-    """Raise :class:`~emo_mm.models.checkpoint.CheckpointMismatchError` when the checkpoint
-    does not fit ``model``: any missing, unexpected or mis-shaped key when ``strict``,
-    else when it shares no parameter of the right shape with the model at all (a
-    fine-tuning ``load_from`` may differ in its heads, not in everything).
-
-    Official EMOv2 classification layouts are left to the model's own load hooks.
-    """
-    state_dict = revised_state_dict(checkpoint, revise_keys)
-    tensors = {k: v for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
-    if is_official_layout(tensors):
-        return
-    source = f"checkpoint '{filename}'"
-    if strict:
-        check_state_dict(model, tensors, source=source)
-        return
-    own = model.state_dict()
-    if not any(k in own and own[k].shape == v.shape for k, v in tensors.items()):
-        raise CheckpointMismatchError(
-            f'{source} shares no parameter with {type(model).__name__}: it is the checkpoint '
-            f'of another model (first keys: {", ".join(list(tensors)[:3])})')

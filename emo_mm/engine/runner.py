@@ -30,9 +30,8 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from torch.utils.data import DataLoader
 
-from .checkpoints import (check_checkpoint_fits, find_resume_checkpoint, is_local_path,
-                          move_into_place, partial_name, read_checkpoint_file,
-                          remove_partial_files)
+from emo_mm.checkpoint import check_checkpoint_fits, is_local_path, read_training_checkpoint
+from .checkpoints import find_resume_checkpoint, move_into_place, partial_name, remove_partial_files
 from .data import rebuild_dataloader
 from .distributed import (accelerator_available, check_launcher_env, cpu_model_wrapper_cfg,
                           init_cpu_process_group)
@@ -157,7 +156,7 @@ class EmoMMRunner(Runner):
         """mmengine's ``load_checkpoint``, reading local files safely and checking that the
         checkpoint fits the model (strictly when testing, validating or resuming)."""
         strict = strict or self._strict_loading
-        checkpoint = read_checkpoint_file(filename, map_location)
+        checkpoint = read_training_checkpoint(filename, map_location)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
         check_checkpoint_fits(model, checkpoint, filename, strict, revise_keys)

@@ -1,7 +1,7 @@
 """The EMOv2 backbone family (EMOv2 1M-50M and EMOv1-style variants), one implementation.
 
 Parameter names and shapes equal those of the official release, so official
-checkpoints load without renaming (see :mod:`emo_mm.models.checkpoint`).
+checkpoints load without renaming (see :mod:`emo_mm.checkpoint`).
 """
 import copy
 import logging
@@ -15,9 +15,11 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from emo_mm.checkpoint import (StateDict, convert_official, load_pretrained,
+                               strip_backbone_prefix)
 from .attention import WindowAttention
 from .errors import EMOv2ArgumentError, UnknownArchError
-from .layers import ConvNormAct, LayerScale2d, build_norm, optional_drop_path
+from .layers import ConvNormAct, LayerScale2d, build_norm, optional_drop_path, reparameterize
 
 # Settings shared by every size. ``attention`` per stage: None -> 1x1 conv mixer,
 # a tuple of partitions -> window attention (see WindowAttention).
@@ -83,7 +85,7 @@ class InvertedResidualBlock(nn.Module):
             mixer = WindowAttention(in_channels, mid_channels, head_dim, window_size,
                                     partitions=attention, act=act)
         else:
-            mixer = _ConvMixer(in_channels, mid_channels, act)
+            mixer = ConvMixer(in_channels, mid_channels, act)
         self.eops = nn.ModuleList([mixer])   # official name: "efficient operators"
         self.conv_local = ConvNormAct(mid_channels, mid_channels, dw_kernel_size, stride,
                                       groups=mid_channels, norm='bn', act='silu')
@@ -102,9 +104,22 @@ class InvertedResidualBlock(nn.Module):
             y = self.ls(self.proj(y))                   # deploy form: ls folded into proj
         return add(self.drop_path(y), x) if self.has_skip else y
 
+    def reparameterize(self) -> None:
+        """Deploy form: LayerScale folded into the projection and the input BatchNorm into
+        a 1x1 mixer (the depthwise conv's BatchNorm folds itself, see
+        :meth:`ConvNormAct.reparameterize`)."""
+        if isinstance(self.ls, LayerScale2d):
+            self.proj.absorb_output_scale(self.ls.gamma)
+            self.ls = nn.Identity()
+        mixer = self.eops[0]
+        if isinstance(self.norm, nn.BatchNorm2d) and isinstance(mixer, ConvMixer):
+            mixer.net.absorb_input_norm(self.norm)
+            self.norm = nn.Identity()
 
-class _ConvMixer(nn.Module):
-    """1x1 conv + activation; wrapped so its keys read ``eops.0.net.conv.*``."""
+
+class ConvMixer(nn.Module):
+    """The token mixer of attention-free stages: 1x1 conv + activation, wrapped so its keys
+    read ``eops.0.net.conv.*`` as in the official release."""
 
     def __init__(self, in_channels: int, out_channels: int, act: str) -> None:
         super().__init__()
@@ -128,6 +143,21 @@ def _never_estimated(batch_norms: Sequence[_BatchNorm]) -> bool:
     tracked = [m for m in batch_norms if m.track_running_stats and m.running_mean is not None]
     return bool(tracked) and all(
         bool((m.running_mean == 0).all()) and bool((m.running_var == 1).all()) for m in tracked)
+
+
+def _pop_pretrained_cfg(init_cfg: Union[dict, List[dict], None]
+                        ) -> Tuple[Optional[dict], Union[dict, List[dict], None]]:
+    """Split an mmengine ``init_cfg`` into its ``Pretrained`` entry and the rest."""
+    if init_cfg is None:
+        return None, None
+    cfgs = [init_cfg] if isinstance(init_cfg, dict) else list(init_cfg)
+    pretrained = [c for c in cfgs if c.get('type') == 'Pretrained']
+    rest = [c for c in cfgs if c.get('type') != 'Pretrained']
+    if len(pretrained) > 1:
+        raise EMOv2ArgumentError('init_cfg holds more than one Pretrained entry')
+    if pretrained and not pretrained[0].get('checkpoint'):
+        raise EMOv2ArgumentError("init_cfg type='Pretrained' needs a 'checkpoint' path")
+    return (pretrained[0] if pretrained else None), (rest or None)
 
 
 def resolve_arch(arch: Union[str, dict]) -> dict:
@@ -312,8 +342,7 @@ class EMOv2(BaseModule):
     # ------------------------------------------------------------------ weights
     def init_weights(self) -> None:
         """Load ``init_cfg=dict(type='Pretrained', ...)`` strictly; otherwise mmengine's init."""
-        from .checkpoint import load_pretrained, pop_pretrained_cfg
-        pretrained, rest = pop_pretrained_cfg(self.init_cfg)
+        pretrained, rest = _pop_pretrained_cfg(self.init_cfg)
         if pretrained is None:
             super().init_weights()
             return
@@ -323,10 +352,15 @@ class EMOv2(BaseModule):
         load_pretrained(self, pretrained['checkpoint'], prefix=pretrained.get('prefix'))
         self._is_init = True
 
+    def explain_checkpoint_mismatch(self, state_dict: StateDict) -> Optional[str]:
+        """Called by :func:`emo_mm.checkpoint.check_state_dict` when a checkpoint does not
+        fit: names the arch it fits, if any."""
+        guess = guess_arch(strip_backbone_prefix(state_dict))
+        return f"the checkpoint fits arch '{guess}'" if guess is not None else None
+
     def switch_to_deploy(self) -> 'EMOv2':
         """Fold BatchNorms and LayerScales into convolutions for inference (see
-        :func:`emo_mm.models.deploy.reparameterize`); the model is put in eval mode."""
-        from .deploy import reparameterize
+        :func:`emo_mm.models.reparameterize`); the model is put in eval mode."""
         return reparameterize(self)
 
     # ------------------------------------------------------------------ forward
@@ -345,3 +379,18 @@ class EMOv2(BaseModule):
             if index in self.out_indices:
                 feats[index] = self.norm(x) if self.final_norm and index == 4 else x
         return tuple(feats[i] for i in self.out_indices)
+
+
+def guess_arch(state_dict: StateDict) -> Optional[str]:
+    """Name of the arch in :data:`ARCH_SETTINGS` whose backbone keys and shapes the
+    (official-layout) ``state_dict`` has, or None."""
+    keys = {k: tuple(v.shape) for k, v in convert_official(state_dict, 'backbone').items()}
+    n_scales = sum(1 for k in keys if k.endswith('.ls.gamma'))
+    for name, arch in ARCH_SETTINGS.items():
+        if n_scales != sum(arch['depths']):
+            continue
+        with torch.device('meta'):   # shapes only, no allocation
+            model_keys = {k: tuple(v.shape) for k, v in EMOv2(name).state_dict().items()}
+        if model_keys == keys:
+            return name
+    return None

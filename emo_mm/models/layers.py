@@ -1,6 +1,6 @@
 """Small building blocks of EMOv2, named so that state-dict keys match the official release."""
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -116,6 +116,44 @@ class ConvNormAct(nn.Module):
             y = self.conv._conv_forward(x, weight, bias)
         return self.act(self.norm(y))
 
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        """Deploy form: ``norm(conv(x))`` -> ``conv'(x)`` when the norm is a BatchNorm (eval-mode
+        statistics); nothing otherwise."""
+        if not isinstance(self.norm, nn.BatchNorm2d):
+            return
+        scale, shift = batch_norm_affine(self.norm)
+        self.conv.weight.mul_(scale.view(-1, 1, 1, 1))
+        bias = shift if self.conv.bias is None else self.conv.bias * scale + shift
+        self.conv.bias = nn.Parameter(bias)
+        self.norm = nn.Identity()
+
+    @torch.no_grad()
+    def absorb_input_norm(self, bn: nn.BatchNorm2d) -> None:
+        """``conv(bn(x))`` -> ``conv'(x)``; exact for a 1x1 convolution (no padding)."""
+        if not self.pointwise:
+            raise EMOv2ArgumentError('only a 1x1 convolution can absorb the norm before it')
+        scale, shift = batch_norm_affine(bn)
+        extra = self.conv.weight.flatten(1) @ shift
+        self.conv.weight.mul_(scale.view(1, -1, 1, 1))
+        self.conv.bias = nn.Parameter(extra if self.conv.bias is None else self.conv.bias + extra)
+
+    @torch.no_grad()
+    def absorb_output_scale(self, gamma: torch.Tensor) -> None:
+        """``conv(x) * gamma`` -> ``conv'(x)`` (per output channel) for a conv with neither
+        norm nor activation."""
+        if not (isinstance(self.norm, nn.Identity) and isinstance(self.act, nn.Identity)):
+            raise EMOv2ArgumentError('an output scale folds only into a conv without norm and activation')
+        self.conv.weight.mul_(gamma.reshape(-1, 1, 1, 1))
+        if self.conv.bias is not None:
+            self.conv.bias.mul_(gamma.flatten())
+
+
+def batch_norm_affine(bn: nn.BatchNorm2d) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(scale, shift)`` with ``bn(x) == x * scale + shift`` per channel, in eval mode."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale, bn.bias - bn.running_mean * scale
+
 
 class LayerScale2d(nn.Module):
     """Per-channel learnable scale ``gamma`` of shape ``(1, C, 1, 1)``."""
@@ -149,3 +187,16 @@ class DropPath(nn.Module):
 def optional_drop_path(drop_prob: Optional[float]) -> nn.Module:
     """A :class:`DropPath` when ``drop_prob > 0``, else ``nn.Identity``."""
     return DropPath(drop_prob) if drop_prob else nn.Identity()
+
+
+def reparameterize(model: nn.Module) -> nn.Module:
+    """Fold, in place, every foldable BatchNorm and LayerScale of a model containing EMOv2
+    parts (timm's ``reparameterize_model``): each module with a ``reparameterize()`` method
+    folds itself. Puts the model in eval mode and returns it; the folded model computes the
+    same function as the original in eval mode, with fewer ops (for inference only)."""
+    model.eval()
+    for module in list(model.modules()):
+        fold = getattr(module, 'reparameterize', None)
+        if callable(fold):
+            fold()
+    return model

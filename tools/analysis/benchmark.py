@@ -34,8 +34,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks import workloads  # noqa: E402
 from emo_mm.analysis import time_round_robin  # noqa: E402
-from emo_mm.apis.aot import PartOf  # noqa: E402
-from emo_mm.models import export_aot, reparameterize  # noqa: E402
+from emo_mm.deploy import PartOf, export_aot, reparameterize  # noqa: E402
 
 MODES = ('infer', 'compile', 'aoti', 'deploy', 'train', 'train_cp', 'det_train')
 INFER_MODES = ('infer', 'deploy', 'compile', 'aoti')

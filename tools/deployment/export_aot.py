@@ -3,7 +3,7 @@
 
 Usage: python tools/deployment/export_aot.py CONFIG [CHECKPOINT] [--part {model,features,backbone}]
        [--shape H [W]] [--batch N] [--out PACKAGE.pt2] [--runs N] [--cfg-options k=v ...]
-See docs/tools.md; the logic lives in emo_mm.apis.aot.
+See docs/tools.md; the logic lives in emo_mm.cli.export.
 """
 import os.path as osp
 import sys
@@ -11,7 +11,7 @@ import sys
 # Run this checkout's emo_mm even when another copy is installed.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from emo_mm.apis.aot import export_main  # noqa: E402
+from emo_mm.cli.export import export_main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(export_main())

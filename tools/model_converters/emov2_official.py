@@ -16,10 +16,9 @@ import sys
 
 import torch
 
-from emo_mm.models.checkpoint import (CheckpointMismatchError, check_state_dict, guess_arch,
-                                      is_official_layout, official_to_backbone,
-                                      official_to_classifier, read_checkpoint)
-from emo_mm.models.emov2 import EMOv2
+from emo_mm.checkpoint import (CheckpointMismatchError, check_state_dict, convert_official,
+                               is_official_layout, read_checkpoint)
+from emo_mm.models import EMOv2, guess_arch
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -41,10 +40,10 @@ def convert(src: str, task: str, arch: str = None, ema: bool = False) -> tuple:
     if arch is None:
         raise CheckpointMismatchError(f"'{src}' matches no arch in the EMOv2 table; pass --arch")
     if task == 'backbone':
-        converted = official_to_backbone(state_dict)
+        converted = convert_official(state_dict, 'backbone')
         check_state_dict(EMOv2(arch), converted, source=f"'{src}'")
     else:
-        converted = official_to_classifier(state_dict)
+        converted = convert_official(state_dict, 'classifier')
         if 'head.fc.weight' not in converted:
             raise CheckpointMismatchError(f"'{src}' has no classifier head ('head.weight'); use --task backbone")
         backbone = {k[len('backbone.'):]: v for k, v in converted.items() if k.startswith('backbone.')}

@@ -3,8 +3,8 @@
 #   python tools/train.py configs/det/demo/retinanet_emov2_1m_shapes.py
 _base_ = [
     'mmdet::_base_/models/retinanet_r50_fpn.py',
-    'mmdet::_base_/default_runtime.py',
     '../../_base_/datasets/shapes_detection.py',
+    '../_base_/cpu_demo_runtime.py',
 ]
 custom_imports = dict(imports=['emo_mm', 'emo_mm.det'], allow_failed_imports=False)
 
@@ -32,24 +32,7 @@ model = dict(
     test_cfg=dict(score_thr=0.05, max_per_img=50))
 
 max_epochs = 26
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=4e-3, weight_decay=0.05),
-    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
-    clip_grad=dict(max_norm=10, norm_type=2))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs, T_max=max_epochs,
-         eta_min_ratio=0.01, convert_to_iter_based=True),
-]
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=max_epochs, max_keep_ckpts=1),
-    visualization=dict(type='DetVisualizationHook', draw=True, interval=3))
-log_processor = dict(by_epoch=True, window_size=10)
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 
 train_pipeline = [

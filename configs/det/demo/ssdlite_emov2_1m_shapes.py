@@ -1,15 +1,10 @@
 # SSDLite + EMOv2-1M from scratch on emo_mm's synthetic shapes, sized for a CPU.
 #   python tools/train.py configs/det/demo/ssdlite_emov2_1m_shapes.py
-# What the COCO fine-tuning recipe (ssdlite_emov2_1m_320.py) gets wrong from scratch (measured
-# figures in docs/detection.md):
-# * norm_eval=True freezes BatchNorm statistics that were never estimated: the stage-1/2
-#   activations then shrink until the conv biases drown the image, and the trained model
-#   returned the same boxes for every image. norm_eval=False estimates them.
-# * Stride 16 and 32 maps with SSDLite's anchors leave 47% of the 14-100 px shapes without an
-#   anchor of IoU >= 0.5; adding the stride-8 map (stage 2) and 16-256 px anchors leaves 5%.
-#   The anchor strides are those of the six maps (32, 16, 8, 4, 2, 1 cells).
-# Measured: val bbox mAP 0.025 / mAP_50 0.062 in 9 min 12 s. It learns, but far too slowly:
-# the classifier settles on the class prior (docs/detection.md).
+# Against the COCO fine-tuning recipe: norm_eval=False (from scratch, frozen BatchNorm statistics
+# that were never estimated collapse the backbone), a stride-8 map and 16-256 px anchors on the
+# maps' true strides. It learns, but far too slowly (val bbox mAP 0.025 in 9 min 12 s): the
+# measured runs and the diagnosis are in docs/detection.md. Its model comes from the COCO recipe,
+# whose COCO data and schedule it replaces below.
 _base_ = '../ssdlite_emov2_1m_320.py'
 
 data_root = 'data/shapes/'
