@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 from mmengine.config import Config, DictAction
 from mmengine.registry import DefaultScope
 
-from emo_mm.checkpoint import CheckpointMismatchError, CheckpointReadError
+from emo_mm.checkpoint import CheckpointMismatchError, CheckpointReadError, safe_torch_load
 from emo_mm.datasets import is_self_generating
 from emo_mm.engine import (DataSampleError, EmoMMRunner, LauncherError, NonFiniteLossError,
                            TrainingInterrupted)
@@ -268,6 +268,29 @@ def check_data_roots(cfg: Any, loader_keys: list[str]) -> None:
 
 
 # ----------------------------------------------------------------- config and runner
+def dataset_meta(cfg: Config, spec: TaskSpec, checkpoint: Optional[str]) -> dict:
+    """Class names (and palette) from the checkpoint's meta, else from the dataset of the
+    config's test (or val) dataloader."""
+    ckpt = safe_torch_load(checkpoint) if checkpoint else None
+    meta = (ckpt.get('meta') or {}).get('dataset_meta') if isinstance(ckpt, dict) else None
+    if meta and meta.get('classes'):
+        return dict(meta)
+    spec.register_modules()
+    datasets = importlib.import_module(f'{spec.scope}.registry').DATASETS
+    for key in ('test_dataloader', 'val_dataloader'):
+        loader = cfg.get(key)
+        for _, dataset_cfg in iter_leaf_datasets((loader or {}).get('dataset'), key):
+            kind = dataset_cfg.get('type')
+            dataset_cls = datasets.get(kind) if isinstance(kind, str) else kind
+            meta = dict(getattr(dataset_cls, 'METAINFO', None) or {})
+            meta.update(dataset_cfg.get('metainfo') or {})
+            if meta.get('classes'):
+                return meta
+    raise ToolError(f'{checkpoint or "the model"} carries no class names (meta.dataset_meta) and the config '
+                    "names none for its test dataset; set test_dataloader.dataset.metainfo="
+                    "dict(classes=[...]) with --cfg-options")
+
+
 def load_config(config_path: str, cfg_options: Optional[dict], launcher: str,
                 work_dir: Optional[str]) -> tuple[Config, TaskSpec]:
     """Read the config, find its task, apply checked ``--cfg-options``, launcher, work_dir.

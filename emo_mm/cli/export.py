@@ -1,6 +1,8 @@
-"""``tools/deployment/export_aot.py``: compile a config's network ahead of time for CPU
-inference (:func:`emo_mm.deploy.export_aot`), check the package against the eager model on
-a random input, and time both side by side."""
+"""The export tools. ``tools/deployment/export_aot.py`` compiles a config's network ahead of
+time for CPU inference (:func:`emo_mm.deploy.export_aot`), checks the package against the eager
+model on a random input and times both side by side. ``tools/deployment/export_onnx.py``
+exports it to ONNX with dynamic batch, height and width (:func:`emo_mm.deploy.export_onnx`)
+and checks ONNX Runtime against the eager model on several input sizes."""
 from __future__ import annotations
 
 import argparse
@@ -18,9 +20,10 @@ from mmengine.logging import MMLogger
 
 from emo_mm.analysis import time_round_robin
 from emo_mm.checkpoint import CheckpointMismatchError, load_model
-from emo_mm.deploy import PARTS, PartOf, export_aot
+from emo_mm.deploy import PARTS, OnnxModel, PartOf, PredictionsOf, export_aot, export_onnx
 
-from .common import CFG_OPTIONS_HELP, ToolError, load_config, require_file, run_command
+from .common import (CFG_OPTIONS_HELP, TaskSpec, ToolError, dataset_meta, load_config,
+                     require_file, run_command)
 
 
 def build_export_parser() -> argparse.ArgumentParser:
@@ -198,3 +201,141 @@ def run_export(args: argparse.Namespace) -> None:
 def export_main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of tools/deployment/export_aot.py; returns the exit code."""
     return run_command(run_export, build_export_parser(), argv)
+
+
+# ----------------------------------------------------------------- ONNX
+def build_export_onnx_parser() -> argparse.ArgumentParser:
+    """Arguments of tools/deployment/export_onnx.py."""
+    parser = argparse.ArgumentParser(
+        description="Export a config's model (or its backbone) to ONNX with dynamic batch, "
+        'height and width; check ONNX Runtime against the eager model on several sizes.')
+    parser.add_argument('config', help='detection, segmentation or classification config')
+    parser.add_argument('checkpoint', nargs='?',
+                        help="a checkpoint of the config's model (tools/train.py output, or an "
+                        'official classification checkpoint for a classification config); '
+                        "without it the file holds the config's initial weights")
+    parser.add_argument('--part', choices=list(PARTS), default='model',
+                        help='what to export: ' + '; '.join(f'{k}: {v}' for k, v in PARTS.items())
+                        + '. A classifier adds its softmax scores, a segmentor its logits at '
+                        'input size and the label map')
+    parser.add_argument('--shape', type=int, nargs='+', default=[224], metavar='SIZE',
+                        help='height [width] of the example input traced (default 224)')
+    parser.add_argument('--check', nargs='+', default=['224', '250x330', '512'], metavar='HxW',
+                        help='input sizes ONNX Runtime is checked on (default 224 250x330 512)')
+    parser.add_argument('--static', action='store_true',
+                        help="fix the example's shape in the graph (default: dynamic N, H, W)")
+    parser.add_argument('--out', help='ONNX file (default: <work_dir>/<config stem>_<part>.onnx)')
+    parser.add_argument('--work-dir', help="default folder of the file (default: the config's "
+                        'work_dir, else ./work_dirs/<config stem>)')
+    parser.add_argument('--tolerance', type=float, default=1e-4,
+                        help='largest accepted difference ONNX Runtime vs eager, as a fraction of '
+                        'the largest output magnitude (default 1e-4)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help=CFG_OPTIONS_HELP)
+    return parser
+
+
+def check_sizes(args: argparse.Namespace) -> list[tuple[int, int]]:
+    """``--check`` as ``(H, W)`` pairs (``S`` means ``SxS``)."""
+    sizes = []
+    for text in args.check:
+        parts = text.lower().split('x')
+        if len(parts) > 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise ToolError(f'--check takes sizes as H or HxW (positive integers), got {text!r}')
+        sizes.append((int(parts[0]), int(parts[-1])))
+    return sizes
+
+
+def onnx_path(args: argparse.Namespace, cfg: Config) -> Path:
+    """``--out``, else a name in the work dir that says what was exported."""
+    if args.out is not None:
+        if not args.out.endswith('.onnx'):
+            raise ToolError(f'--out must end with .onnx, got {args.out}')
+        return Path(args.out)
+    return Path(cfg.work_dir) / f'{Path(args.config).stem}_{args.part}.onnx'
+
+
+def onnx_part(model: nn.Module, part: str, spec: TaskSpec) -> nn.Module:
+    """The module ``--part`` exports: the raw part, and for ``model`` the task's readable
+    outputs as well (:class:`~emo_mm.deploy.PredictionsOf`)."""
+    if part == 'model':
+        return PredictionsOf(model, spec.scope)
+    return select_part(model, part)
+
+
+def compare_outputs(got: list, expected: Any, tolerance: float) -> str:
+    """Float outputs within ``tolerance`` of the largest one; integer outputs (label maps)
+    equal at 99.9% of the positions at least. Returns a summary, raises ToolError otherwise."""
+    want = pytree.tree_leaves(expected)
+    if len(got) != len(want) or any(tuple(g.shape) != tuple(w.shape) for g, w in zip(got, want)):
+        raise ToolError('ONNX Runtime returns outputs of other shapes than the eager model: '
+                        f'{[tuple(g.shape) for g in got]} vs {[tuple(w.shape) for w in want]}')
+    floats = [(torch.from_numpy(g), w) for g, w in zip(got, want) if w.is_floating_point()]
+    labels = [(torch.from_numpy(g), w) for g, w in zip(got, want) if not w.is_floating_point()]
+    diff = max((g - w).abs().max().item() for g, w in floats)
+    scale = max(w.abs().max().item() for _, w in floats)
+    if diff > tolerance * scale:
+        raise ToolError(f'ONNX Runtime differs from the eager model by {diff:.3g} (largest output '
+                        f'{scale:.3g}, --tolerance {tolerance} of it)')
+    summary = f'max diff {diff:.3g} ({diff / max(scale, 1e-30):.2g} of {scale:.3g})'
+    for g, w in labels:
+        same = (g == w).double().mean().item()
+        if same < 0.999:
+            raise ToolError(f'ONNX Runtime labels equal the eager ones at {same:.2%} of the '
+                            'positions only')
+        summary += f', labels equal at {same:.2%}'
+    return summary
+
+
+def run_export_onnx(args: argparse.Namespace) -> None:
+    """tools/deployment/export_onnx.py."""
+    height, width = (args.shape * 2)[:2]
+    sizes = check_sizes(args)
+    cfg, spec = load_config(args.config, args.cfg_options, 'none', args.work_dir)
+    out = onnx_path(args, cfg)
+    model = guarded('cannot build the model of the config', 'Check model= in the config.',
+                    lambda: spec.build_model(cfg))
+    weights = load_weights(model, args.checkpoint)
+    module = onnx_part(model.eval(), args.part, spec)
+    hint = {'model': 'Try --part features or --part backbone.',
+            'features': 'Try --part backbone.', 'backbone': ''}[args.part]
+    example = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(0))
+    inputs = {size: torch.randn(2 if i == 1 else 1, 3, *size,
+                                generator=torch.Generator().manual_seed(i + 1))
+              for i, size in enumerate(sizes)}
+    with torch.no_grad():
+        expected = {size: guarded(f'--part {args.part} of {type(model).__name__} cannot run on a '
+                                  f'{x.shape[2]}x{x.shape[3]} input', hint, lambda x=x: module(x))
+                    for size, x in inputs.items()}
+    prep = preprocessing(cfg)
+    metadata = {'emo_mm.config': str(args.config), 'emo_mm.weights': str(weights),
+                'emo_mm.part': args.part, 'emo_mm.preprocessing': json.dumps(prep)}
+    if args.part == 'model':
+        metadata['emo_mm.classes'] = json.dumps(list(dataset_meta(cfg, spec, args.checkpoint)['classes']))
+    names = module.output_names() if isinstance(module, PredictionsOf) else ()
+    staging = out.with_name(f'.{out.stem}.unchecked-{os.getpid()}.onnx')
+    try:
+        guarded('torch.onnx.export failed', hint,
+                lambda: export_onnx(module, example, staging, output_names=names or None,
+                                    dynamic=not args.static, metadata=metadata))
+        session = OnnxModel(staging)
+        checks = [f'{x.shape[0]}x3x{x.shape[2]}x{x.shape[3]}: '
+                  + compare_outputs(session(x), expected[size], args.tolerance)
+                  for size, x in inputs.items() if not args.static or x.shape == example.shape]
+        os.replace(staging, out)
+    finally:
+        staging.unlink(missing_ok=True)
+
+    print(f'ONNX file: {out} ({out.stat().st_size / 2**20:.1f} MiB)')
+    print(f'  exported: --part {args.part} of {type(model).__name__}, weights: {weights}')
+    print(f"  input:    {'float32 N x 3 x H x W (dynamic)' if not args.static else 'float32 ' + 'x'.join(map(str, example.shape))}"
+          f", normalised as the data preprocessor does: mean {prep['mean']}, std {prep['std']}, "
+          f"channels {prep['channels']}")
+    print(f"  outputs:  {', '.join(session.output_names)}")
+    for line in checks:
+        print(f'  check:    ONNX Runtime vs eager at {line}')
+    print(f"Run it with: onnxruntime.InferenceSession('{out}').run(None, {{'image': images}})")
+
+
+def export_onnx_main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of tools/deployment/export_onnx.py; returns the exit code."""
+    return run_command(run_export_onnx, build_export_onnx_parser(), argv)

@@ -10,7 +10,6 @@ same layout for every task.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os.path as osp
 from pathlib import Path
@@ -20,9 +19,9 @@ import mmcv
 import numpy as np
 from mmengine.config import Config, DictAction
 
-from emo_mm.checkpoint import load_model, safe_torch_load
+from emo_mm.checkpoint import load_model
 
-from .common import (CFG_OPTIONS_HELP, TaskSpec, ToolError, iter_leaf_datasets, load_config,
+from .common import (CFG_OPTIONS_HELP, ToolError, dataset_meta, load_config,
                      require_file, run_command)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -76,29 +75,6 @@ def collect_images(inputs: Sequence[str]) -> list[str]:
             raise ToolError(f'{other} and {path} have the same name; their outputs would '
                             'overwrite each other. Run them separately or rename one.')
     return images
-
-
-def dataset_meta(cfg: Config, spec: TaskSpec, checkpoint: str) -> dict:
-    """Class names (and palette) from the checkpoint's meta, else from the dataset of the
-    config's test (or val) dataloader."""
-    ckpt = safe_torch_load(checkpoint)
-    meta = (ckpt.get('meta') or {}).get('dataset_meta') if isinstance(ckpt, dict) else None
-    if meta and meta.get('classes'):
-        return dict(meta)
-    spec.register_modules()
-    datasets = importlib.import_module(f'{spec.scope}.registry').DATASETS
-    for key in ('test_dataloader', 'val_dataloader'):
-        loader = cfg.get(key)
-        for _, dataset_cfg in iter_leaf_datasets((loader or {}).get('dataset'), key):
-            kind = dataset_cfg.get('type')
-            dataset_cls = datasets.get(kind) if isinstance(kind, str) else kind
-            meta = dict(getattr(dataset_cls, 'METAINFO', None) or {})
-            meta.update(dataset_cfg.get('metainfo') or {})
-            if meta.get('classes'):
-                return meta
-    raise ToolError(f'{checkpoint} carries no class names (meta.dataset_meta) and the config '
-                    "names none for its test dataset; set test_dataloader.dataset.metainfo="
-                    "dict(classes=[...]) with --cfg-options")
 
 
 # ----------------------------------------------------------------- per-task adapters

@@ -174,6 +174,10 @@ class WindowAttention(nn.Module):
     the official code: the input is zero-padded to whole windows, every padded token goes
     through q/k/v and is attended to (:func:`emo_mm.analysis.count_flops` counts this form).
     The output is channels-last in memory (a permuted ``(B, H, W, C)`` tensor).
+
+    ``any_shape`` (attribute, default False): compute the official form with tensor
+    operations only, no shape-dependent plan, so that a graph exported with symbolic height
+    and width (ONNX with dynamic axes) stays valid for every input size. Same function.
     """
 
     def __init__(self,
@@ -196,6 +200,7 @@ class WindowAttention(nn.Module):
         self.window_size = window_size
         self.partitions = tuple(partitions)
         self.merge_padding = True
+        self.any_shape = False
         self.qk = ConvNormAct(in_channels, 2 * in_channels, 1, bias=qkv_bias, norm='none', act='none')
         self.v = ConvNormAct(in_channels, out_channels, 1, bias=qkv_bias, norm='none', act=act)
 
@@ -207,6 +212,8 @@ class WindowAttention(nn.Module):
         return qk, self.v.act(v)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.any_shape:
+            return self._forward_any_shape(x)
         b, c, h, w = x.shape
         window = (self.window_size, self.window_size) if self.window_size > 0 else (h, w)
         # Dynamo traces the plain function (the plan is a constant of the compiled graph).
@@ -245,6 +252,45 @@ class WindowAttention(nn.Module):
         if plan.padded:
             y = y[:, :h, :w]
         return y.permute(0, 3, 1, 2)
+
+    def _forward_any_shape(self, x: torch.Tensor) -> torch.Tensor:
+        """The official form (zero-pad to whole windows, attend to every token, crop), written
+        with shape arithmetic that export keeps symbolic."""
+        b, c, h, w = x.shape
+        win_h, win_w = (self.window_size, self.window_size) if self.window_size > 0 else (h, w)
+        pad_h, pad_w = (win_h - h % win_h) % win_h, (win_w - w % win_w) % win_w
+        t = F.pad(x.permute(0, 2, 3, 1), (0, 0, 0, pad_w, 0, pad_h))     # B Hp Wp C
+        n1, n2 = (h + pad_h) // win_h, (w + pad_w) // win_w                # windows per side
+        qk = F.linear(t, self.qk.conv.weight.flatten(1), self.qk.conv.bias)
+        v = self.v.act(F.linear(t, self.v.conv.weight.flatten(1), self.v.conv.bias))
+        y = None
+        for kind in self.partitions:
+            out = self._attend_windows(qk[..., :c], qk[..., c:], v, kind, n1, n2, win_h, win_w)
+            y = out if y is None else y + out
+        return y[:, :h, :w].permute(0, 3, 1, 2)
+
+    def _attend_windows(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kind: str,
+                        n1, n2, win_h, win_w) -> torch.Tensor:
+        """Attention in the ``n1 x n2`` windows of ``kind`` of ``B Hp Wp C`` maps: a remote
+        window takes every n-th token (dilated), a close one a block of neighbours."""
+        b, heads = q.shape[0], self.num_heads
+
+        def split(t: torch.Tensor) -> torch.Tensor:     # -> (B n1 n2) heads (win_h win_w) d
+            d = t.shape[-1] // heads
+            if kind == 'remote':
+                t = t.reshape(b, win_h, n1, win_w, n2, heads, d).permute(0, 2, 4, 5, 1, 3, 6)
+            else:
+                t = t.reshape(b, n1, win_h, n2, win_w, heads, d).permute(0, 1, 3, 5, 2, 4, 6)
+            return t.reshape(b * n1 * n2, heads, win_h * win_w, d)
+
+        attn = (split(q) @ split(k).transpose(-2, -1)) * self.scale
+        out = attn.softmax(dim=-1) @ split(v)              # (B n1 n2) heads tokens d
+        out = out.reshape(b, n1, n2, heads, win_h, win_w, -1)
+        if kind == 'remote':
+            out = out.permute(0, 4, 1, 5, 2, 3, 6)           # B win_h n1 win_w n2 heads d
+        else:
+            out = out.permute(0, 1, 4, 2, 5, 3, 6)           # B n1 win_h n2 win_w heads d
+        return out.reshape(b, n1 * win_h, n2 * win_w, -1)
 
     def _gather(self, t: torch.Tensor, bucket: Sequence[WindowGroup], plan: AttentionPlan,
                 merged_token: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -125,6 +125,28 @@ def test_merged_padding_equals_attending_every_padded_token(size, window, partit
     assert_grads_equal(merged, full)    # the biases get the padded tokens' gradient too
 
 
+
+@pytest.mark.parametrize('size,window,partitions', [
+    ((13, 10), 5, PARTITIONS),      # padded remote and close windows
+    ((14, 14), 7, PARTITIONS),      # whole windows
+    ((5, 6), 7, PARTITIONS),        # one window larger than the map
+    ((9, 11), 0, PARTITIONS),       # global attention
+    ((11, 9), 4, ('remote', )),     # EMOv1 dilated windows only
+])
+def test_any_shape_form_equals_the_planned_one(size, window, partitions):
+    """The shape-free form ONNX export traces (WindowAttention.any_shape) is the same function."""
+    torch.manual_seed(0)
+    planned = WindowAttention(24, 48, 8, window, partitions=partitions, act='gelu')
+    for p in planned.parameters():
+        nn.init.normal_(p, std=0.5)
+    free = copy.deepcopy(planned)
+    free.any_shape = True
+    x = torch.randn(2, 24, *size)
+    with torch.no_grad():
+        ref, out = planned(x), free(x)
+    assert ref.abs().max() > 1.0
+    assert max_error(out, ref) <= 1e-5
+
 def test_attention_plan_merges_the_padding_of_a_512_input():
     plan = attention_plan(PARTITIONS, (32, 32), (10, 10))   # stage 3 at 512, window 10
     assert not plan.padded                  # every view lies inside the 32x32 map

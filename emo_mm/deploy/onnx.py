@@ -1,0 +1,124 @@
+"""ONNX export of the deploy form with dynamic batch, height and width, and an ONNX Runtime
+session that runs the file.
+
+torch's current exporter (``torch.onnx.export(..., dynamo=True)``) traces the model with
+symbolic sizes. EMOv2's window attention plans its windows per input size in Python; during
+the export it computes the official form with tensor operations only
+(:attr:`~emo_mm.models.attention.WindowAttention.any_shape`), the same function, so the graph
+stays valid for every size, including sizes that do not divide into windows.
+
+    >>> export_onnx(model, torch.randn(1, 3, 224, 224), 'work_dirs/emov2_5m.onnx')
+    >>> session = OnnxModel('work_dirs/emov2_5m.onnx')
+    >>> outputs = session(images)            # numpy arrays, any N x 3 x H x W float32 input
+"""
+import contextlib
+import os
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+try:  # the optional `deploy` extra (tools/install.sh installs it)
+    import onnx
+    import onnxruntime as ort
+except ImportError:  # pragma: no cover - reported when used
+    onnx = ort = None
+
+from emo_mm.models import reparameterize
+from emo_mm.models.attention import WindowAttention
+
+#: Metadata key of the input layout every emo_mm ONNX file records.
+INPUT_KEY = 'emo_mm.input'
+
+
+def _require_onnx() -> None:
+    if onnx is None or ort is None:
+        raise ImportError('ONNX export needs onnx, onnxruntime and onnxscript: '
+                          "pip install 'emo_mm[deploy]' (tools/install.sh installs them)")
+
+
+@contextlib.contextmanager
+def any_shape_attention(model: nn.Module) -> Iterator[nn.Module]:
+    """Within the block, every window attention of ``model`` computes its shape-free form."""
+    attentions = [m for m in model.modules() if isinstance(m, WindowAttention)]
+    before = [m.any_shape for m in attentions]
+    for module in attentions:
+        module.any_shape = True
+    try:
+        yield model
+    finally:
+        for module, flag in zip(attentions, before):
+            module.any_shape = flag
+
+
+def export_onnx(model: nn.Module, example: torch.Tensor, path: Union[str, Path],
+                output_names: Optional[Sequence[str]] = None, dynamic: bool = True,
+                fold: bool = True, metadata: Optional[Dict[str, str]] = None) -> Path:
+    """Export ``model`` (inference only, called as ``model(x)``) to an ONNX file at ``path``.
+
+    Args:
+        model: an EMOv2 backbone or a model holding one.
+        example: a float32 CPU input ``(N, 3, H, W)``; with ``dynamic`` only its rank and
+            channels are fixed in the graph.
+        path: the ``.onnx`` file; written under a temporary name and renamed at the end, so a
+            failed export leaves an existing file untouched.
+        output_names: names of the graph outputs (default ``output0, output1, ...``).
+        dynamic: batch, height and width symbolic (default); False fixes the example's shape.
+        fold: reparameterise first (in place); False for a model without EMOv2 blocks.
+        metadata: string entries stored in the file's ``metadata_props``.
+    """
+    _require_onnx()
+    if example.dtype != torch.float32 or example.device.type != 'cpu' or example.dim() != 4:
+        raise ValueError(f'export_onnx takes a float32 CPU input N x C x H x W, got {example.dtype} '
+                         f'{tuple(example.shape)} on {example.device}')
+    if fold:
+        reparameterize(model)
+    model.eval()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    auto = torch.export.Dim.AUTO
+    dynamic_shapes = ({0: auto, 2: auto, 3: auto}, ) if dynamic else None
+    partial = path.with_name(f'.{path.stem}.partial-{os.getpid()}.onnx')
+    try:
+        with torch.no_grad(), any_shape_attention(model):
+            program = torch.onnx.export(model, (example, ), dynamo=True, input_names=['image'],
+                                        output_names=list(output_names) if output_names else None,
+                                        dynamic_shapes=dynamic_shapes, optimize=True, verbose=False)
+        proto = program.model_proto
+        entries = {**(metadata or {}),
+                   INPUT_KEY: 'float32 N x 3 x H x W' if dynamic else
+                   'float32 ' + ' x '.join(str(s) for s in example.shape)}
+        for key, value in entries.items():
+            proto.metadata_props.add(key=key, value=str(value))
+        onnx.save(proto, str(partial))
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+class OnnxModel:
+    """An ONNX file in an ONNX Runtime CPU session, called with a float32 ``N x 3 x H x W``
+    array or tensor; returns the outputs as a list of numpy arrays."""
+
+    def __init__(self, path: Union[str, Path], threads: Optional[int] = None) -> None:
+        _require_onnx()
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f'no ONNX file at {self.path}')
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(self.path), options,
+                                            providers=['CPUExecutionProvider'])
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names: List[str] = [o.name for o in self.session.get_outputs()]
+        self.metadata: Dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def __call__(self, images: Union[np.ndarray, torch.Tensor]) -> List[np.ndarray]:
+        if isinstance(images, torch.Tensor):
+            images = images.detach().cpu().numpy()
+        images = np.ascontiguousarray(images, dtype=np.float32)
+        return self.session.run(None, {self.input_name: images})

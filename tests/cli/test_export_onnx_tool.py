@@ -1,0 +1,76 @@
+"""tools/deployment/export_onnx.py end to end: the classifier demo exported with dynamic sizes,
+checked by the tool in ONNX Runtime, and the file run with onnxruntime and numpy alone."""
+import json
+import subprocess
+import sys
+
+import pytest
+from helpers import REPO_ROOT, run_tool
+
+pytestmark = pytest.mark.e2e   # runs the tools as processes
+
+CLS_DEMO = 'configs/cls/demo/emov2_1m_shapes.py'
+# What docs/deployment.md shows a user: onnxruntime and numpy, nothing of emo_mm or torch.
+RUN_WITH_ONNXRUNTIME = """
+import json, sys
+import numpy as np
+import onnxruntime as ort
+session = ort.InferenceSession(sys.argv[1], providers=['CPUExecutionProvider'])
+meta = session.get_modelmeta().custom_metadata_map
+prep = json.loads(meta['emo_mm.preprocessing'])
+image = np.random.default_rng(0).integers(0, 256, (80, 72, 3)).astype(np.float32)  # H W C, RGB
+x = ((image - prep['mean']) / prep['std']).transpose(2, 0, 1)[None].astype(np.float32)
+logits, scores = session.run(None, {'image': x})
+classes = json.loads(meta['emo_mm.classes'])
+print(classes[int(scores[0].argmax())], float(scores[0].sum()))
+"""
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory):
+    out = tmp_path_factory.mktemp('onnx_tool') / 'cls.onnx'
+    result = run_tool('deployment/export_onnx.py', CLS_DEMO, '--shape', '64',
+                      '--check', '64', '97x80', '--out', out, check=True)
+    return out, result.stdout
+
+
+def test_the_tool_checks_every_size_and_writes_metadata(exported):
+    out, stdout = exported
+    assert 'check:    ONNX Runtime vs eager at 1x3x64x64' in stdout
+    assert 'check:    ONNX Runtime vs eager at 2x3x97x80' in stdout
+    assert 'outputs:  logits, scores' in stdout
+    import onnx
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(meta['emo_mm.classes']) == ['circle', 'triangle', 'rectangle', 'star']
+    assert json.loads(meta['emo_mm.preprocessing'])['std'] == [58.395, 57.12, 57.375]
+    assert meta['emo_mm.part'] == 'model'
+
+
+def test_the_file_runs_with_onnxruntime_and_numpy_alone(exported):
+    out, _ = exported
+    result = subprocess.run([sys.executable, '-c', RUN_WITH_ONNXRUNTIME, str(out)],
+                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    name, total = result.stdout.split()
+    assert name in ('circle', 'triangle', 'rectangle', 'star')
+    assert abs(float(total) - 1.0) < 1e-4
+
+
+def test_a_failed_check_leaves_the_existing_file_untouched(exported, tmp_path):
+    out = tmp_path / 'kept.onnx'
+    out.write_bytes(b'previous export')
+    result = run_tool('deployment/export_onnx.py', CLS_DEMO, '--part', 'backbone', '--shape',
+                      '64', '--check', '64', '--tolerance', '0', '--out', out)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert 'ONNX Runtime differs from the eager model' in result.stderr
+    assert 'Traceback' not in result.stderr
+    assert out.read_bytes() == b'previous export'
+    assert [p.name for p in tmp_path.iterdir()] == ['kept.onnx']
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path):
+    for args, message in ((['--out', tmp_path / 'x.pt2'], '--out must end with .onnx'),
+                          (['--check', '64x'], '--check takes sizes as H or HxW')):
+        result = run_tool('deployment/export_onnx.py', CLS_DEMO, *args)
+        assert result.returncode == 2
+        assert message in result.stderr and 'Traceback' not in result.stderr
