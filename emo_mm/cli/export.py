@@ -26,18 +26,25 @@ from .common import (CFG_OPTIONS_HELP, TaskSpec, ToolError, dataset_meta, load_c
                      require_file, run_command)
 
 
+def add_model_arguments(parser: argparse.ArgumentParser, verb: str, product: str,
+                        extra: str = '') -> None:
+    """CONFIG, [CHECKPOINT] and --part, shared by the export tools."""
+    parser.add_argument('config', help='detection, segmentation or classification config')
+    parser.add_argument('checkpoint', nargs='?',
+                        help="a checkpoint of the config's model (tools/train.py output, or an "
+                        'official classification checkpoint for a classification config); '
+                        f"without it {product} holds the config's initial weights")
+    parser.add_argument('--part', choices=list(PARTS), default='model',
+                        help=f'what to {verb}: ' + '; '.join(f'{k}: {v}' for k, v in PARTS.items())
+                        + extra)
+
+
 def build_export_parser() -> argparse.ArgumentParser:
     """Arguments of tools/deployment/export_aot.py."""
     parser = argparse.ArgumentParser(
         description="Compile a config's model (or its backbone) ahead of time with "
         'AOTInductor for CPU inference; check it against the eager model and time both.')
-    parser.add_argument('config', help='detection, segmentation or classification config')
-    parser.add_argument('checkpoint', nargs='?',
-                        help="a checkpoint of the config's model (tools/train.py output, or an "
-                        'official classification checkpoint for a classification config); '
-                        "without it the package holds the config's initial weights")
-    parser.add_argument('--part', choices=list(PARTS), default='model',
-                        help='what to compile: ' + '; '.join(f'{k}: {v}' for k, v in PARTS.items()))
+    add_model_arguments(parser, 'compile', 'the package')
     parser.add_argument('--shape', type=int, nargs='+', default=[224], metavar='SIZE',
                         help='input height [width] the package is compiled for (default 224)')
     parser.add_argument('--batch', type=int, default=1, help='batch size compiled for')
@@ -209,15 +216,8 @@ def build_export_onnx_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Export a config's model (or its backbone) to ONNX with dynamic batch, "
         'height and width; check ONNX Runtime against the eager model on several sizes.')
-    parser.add_argument('config', help='detection, segmentation or classification config')
-    parser.add_argument('checkpoint', nargs='?',
-                        help="a checkpoint of the config's model (tools/train.py output, or an "
-                        'official classification checkpoint for a classification config); '
-                        "without it the file holds the config's initial weights")
-    parser.add_argument('--part', choices=list(PARTS), default='model',
-                        help='what to export: ' + '; '.join(f'{k}: {v}' for k, v in PARTS.items())
-                        + '. A classifier adds its softmax scores, a segmentor its logits at '
-                        'input size and the label map')
+    add_model_arguments(parser, 'export', 'the file', extra='. A classifier adds its softmax '
+                        'scores, a segmentor its logits at input size and the label map')
     parser.add_argument('--shape', type=int, nargs='+', default=[224], metavar='SIZE',
                         help='height [width] of the example input traced (default 224)')
     parser.add_argument('--check', nargs='+', default=['224', '250x330', '512'], metavar='HxW',
