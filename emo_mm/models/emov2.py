@@ -207,8 +207,10 @@ class EMOv2(BaseModule):
         with_cp: activation checkpointing per block (less memory, more compute).
         channels_last: keep weights and activations in channels-last memory format (same
             math): on CPU the depthwise convolutions run several times faster, LayerNorm2d
-            and the 1x1 convolutions (as ``F.linear``) need no layout copies. Outputs are
-            channels-last tensors. ``False`` keeps PyTorch's default (NCHW) format.
+            and the 1x1 convolutions (as ``F.linear``) need no layout copies. ``False`` keeps
+            PyTorch's default (NCHW) format. Either way the outputs are NCHW-contiguous:
+            C++ ops downstream may read raw NCHW memory (mmcv's ``RoIAlign`` returns wrong
+            features from channels-last maps, without an error).
         init_cfg: mmengine init config; ``dict(type='Pretrained', checkpoint=PATH)``
             loads an official or emo_mm checkpoint strictly (see :func:`load_pretrained`).
     """
@@ -378,7 +380,7 @@ class EMOv2(BaseModule):
                 x = self._run_block(block, x)
             if index in self.out_indices:
                 feats[index] = self.norm(x) if self.final_norm and index == 4 else x
-        return tuple(feats[i] for i in self.out_indices)
+        return tuple(feats[i].contiguous() for i in self.out_indices)
 
 
 def guess_arch(state_dict: StateDict) -> Optional[str]:
