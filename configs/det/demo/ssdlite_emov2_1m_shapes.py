@@ -5,8 +5,9 @@
 # extra layers, so the stride-8 and stride-16 maps, where the shapes are matched, carry the
 # stage-4 semantics (SSD's separate maps left the classifier at the class prior); anchors of
 # 12-192 px on the maps' true strides; an ignore band (IoU 0.4-0.5) between negatives and
-# positives; 192 px input in batches of 8, like the RetinaNet demo. The head is SSDLite's:
-# depthwise-separable convs, softmax with hard-negative mining. Measured runs and the diagnosis:
+# positives; 192 px input in batches of 8, like the RetinaNet demo; one head shared by all levels,
+# with GroupNorm. The head is otherwise SSDLite's: depthwise-separable convs, softmax with
+# hard-negative mining. Measured runs and the diagnosis:
 # docs/detection.md. Its model comes from the COCO recipe, whose data and schedule it replaces.
 _base_ = '../ssdlite_emov2_1m_320.py'
 
@@ -23,6 +24,11 @@ model = dict(
               norm_cfg=dict(type='GN', num_groups=16, requires_grad=True)),
     bbox_head=dict(
         in_channels=(width, ) * 6,
+        # One depthwise-separable head for all six levels, as RetinaNet shares its head: each
+        # weight learns from every object, not only from those matched on its level. GroupNorm,
+        # because BatchNorm's running statistics would mix the levels.
+        share_levels=True,
+        norm_cfg=dict(_delete_=True, type='GN', num_groups=16, requires_grad=True),
         num_classes=4,
         anchor_generator=dict(strides=[8, 16, 32, 64, 128, 256],
                               min_sizes=[12, 24, 48, 96, 135, 172],
