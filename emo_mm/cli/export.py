@@ -20,7 +20,8 @@ from mmengine.logging import MMLogger
 
 from emo_mm.analysis import time_round_robin
 from emo_mm.checkpoint import CheckpointMismatchError, load_model
-from emo_mm.deploy import PARTS, OnnxModel, PartOf, PredictionsOf, export_aot, export_onnx
+from emo_mm.deploy import (PARTS, DetectionsOf, OnnxModel, PartOf, PredictionsOf, export_aot,
+                           export_onnx, is_one_stage_detector, match_detections)
 
 from .common import (CFG_OPTIONS_HELP, TaskSpec, ToolError, dataset_meta, load_config,
                      require_file, run_command)
@@ -259,6 +260,8 @@ def onnx_part(model: nn.Module, part: str, spec: TaskSpec) -> nn.Module:
     """The module ``--part`` exports: the raw part, and for ``model`` the task's readable
     outputs as well (:class:`~emo_mm.deploy.PredictionsOf`)."""
     if part == 'model':
+        if spec.scope == 'mmdet' and is_one_stage_detector(model):
+            return DetectionsOf(model)
         return PredictionsOf(model, spec.scope)
     return select_part(model, part)
 
@@ -287,6 +290,14 @@ def compare_outputs(got: list, expected: Any, tolerance: float) -> str:
     return summary
 
 
+def compare_detections(got: list, expected: Any) -> str:
+    """:func:`~emo_mm.deploy.match_detections`, as a ToolError when they differ."""
+    try:
+        return match_detections(got, expected)
+    except ValueError as error:
+        raise ToolError(f'ONNX Runtime detects other boxes than the eager model: {error}') from None
+
+
 def run_export_onnx(args: argparse.Namespace) -> None:
     """tools/deployment/export_onnx.py."""
     height, width = (args.shape * 2)[:2]
@@ -298,6 +309,10 @@ def run_export_onnx(args: argparse.Namespace) -> None:
                     lambda: spec.build_model(cfg))
     weights = load_weights(model, args.checkpoint)
     module = onnx_part(model.eval(), args.part, spec)
+    detections = isinstance(module, DetectionsOf)
+    if detections and not args.static:
+        raise ToolError('--part model of a detector exports box decoding and NMS for one input '
+                        'size: add --static (any size: --part features)')
     hint = {'model': 'Try --part features or --part backbone.',
             'features': 'Try --part backbone.', 'backbone': ''}[args.part]
     example = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(0))
@@ -313,7 +328,7 @@ def run_export_onnx(args: argparse.Namespace) -> None:
                 'emo_mm.part': args.part, 'emo_mm.preprocessing': json.dumps(prep)}
     if args.part == 'model':
         metadata['emo_mm.classes'] = json.dumps(list(dataset_meta(cfg, spec, args.checkpoint)['classes']))
-    names = module.output_names() if isinstance(module, PredictionsOf) else ()
+    names = module.output_names() if isinstance(module, (PredictionsOf, DetectionsOf)) else ()
     staging = out.with_name(f'.{out.stem}.unchecked-{os.getpid()}.onnx')
     try:
         guarded('torch.onnx.export failed', hint,
@@ -321,7 +336,8 @@ def run_export_onnx(args: argparse.Namespace) -> None:
                                     dynamic=not args.static, metadata=metadata))
         session = OnnxModel(staging)
         checks = [f'{x.shape[0]}x3x{x.shape[2]}x{x.shape[3]}: '
-                  + compare_outputs(session(x), expected[size], args.tolerance)
+                  + (compare_detections(session(x), expected[size]) if detections else
+                     compare_outputs(session(x), expected[size], args.tolerance))
                   for size, x in inputs.items()]
         os.replace(staging, out)
     finally:

@@ -29,6 +29,8 @@ except ImportError:  # pragma: no cover - reported when used
 from emo_mm.models import reparameterize
 from emo_mm.models.attention import WindowAttention
 
+from .detections import ONNX_TRANSLATIONS
+
 #: Metadata key of the input layout every emo_mm ONNX file records.
 INPUT_KEY = 'emo_mm.input'
 
@@ -85,7 +87,8 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Union[str, Path],
         with torch.no_grad(), any_shape_attention(model):
             program = torch.onnx.export(model, (example, ), dynamo=True, input_names=['image'],
                                         output_names=list(output_names) if output_names else None,
-                                        dynamic_shapes=dynamic_shapes, optimize=True, verbose=False)
+                                        dynamic_shapes=dynamic_shapes, optimize=True, verbose=False,
+                                        custom_translation_table=ONNX_TRANSLATIONS)
         proto = program.model_proto
         entries = {**(metadata or {}),
                    INPUT_KEY: 'float32 N x 3 x H x W' if dynamic else

@@ -84,3 +84,16 @@ def test_a_segmentor_exports_logits_and_labels_at_a_fixed_size(tmp_path):
     assert 'outputs:  logits, labels' in result.stdout
     assert 'labels equal at' in result.stdout
     assert 'check:    ONNX Runtime vs eager at 1x3x96x96' in result.stdout
+
+
+def test_a_detector_exports_its_whole_prediction_at_a_fixed_size(tmp_path):
+    """A one-stage detector's file holds box decoding and NMS; the tool checks its detections."""
+    demo = 'configs/det/demo/retinanet_emov2_1m_shapes.py'
+    refused = run_tool('deployment/export_onnx.py', demo, '--out', tmp_path / 'dynamic.onnx')
+    assert refused.returncode == 2
+    assert 'add --static' in refused.stderr and 'Traceback' not in refused.stderr
+    out = tmp_path / 'det.onnx'
+    result = run_tool('deployment/export_onnx.py', demo, '--static', '--shape', '128', '--out', out,
+                      check=True)
+    assert 'outputs:  boxes, scores, labels, num_detections' in result.stdout
+    assert 'detections matched' in result.stdout
