@@ -258,7 +258,8 @@ def onnx_path(args: argparse.Namespace, cfg: Config) -> Path:
 
 def onnx_part(model: nn.Module, part: str, spec: TaskSpec) -> nn.Module:
     """The module ``--part`` exports: the raw part, and for ``model`` the task's readable
-    outputs as well (:class:`~emo_mm.deploy.PredictionsOf`)."""
+    outputs as well (:class:`~emo_mm.deploy.PredictionsOf`; a one-stage detector's whole
+    prediction, :class:`~emo_mm.deploy.DetectionsOf`)."""
     if part == 'model':
         if spec.scope == 'mmdet' and is_one_stage_detector(model):
             return DetectionsOf(model)

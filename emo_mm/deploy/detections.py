@@ -121,7 +121,7 @@ class DetectionsOf(nn.Module):
         zeros = torch.zeros_like(best)
         out_boxes = torch.where(real[:, None], boxes[index], zeros[:, None])
         out_scores = torch.where(real, best, zeros)
-        out_labels = torch.where(real, labels[index], torch.zeros_like(labels[index]))
+        out_labels = torch.where(real, labels[index], torch.zeros_like(padded))
         return out_boxes, out_scores, out_labels, real.sum()
 
 

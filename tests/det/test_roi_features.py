@@ -9,10 +9,9 @@ backbone returned NCHW-contiguous maps.
 import pytest
 import torch
 import torchvision
+from mmcv.ops import RoIAlign
 
 from emo_mm.models import EMOv2
-
-RoIAlign = pytest.importorskip('mmcv.ops').RoIAlign
 
 
 @pytest.mark.parametrize('channels_last', [True, False])
