@@ -1,5 +1,6 @@
 """``tools/test.py``: test (and evaluate) a detector, segmentor or classifier, with mmdet 3.3's
-``--out``, ``--show``, ``--show-dir`` and ``--tta``."""
+``--out``, ``--show``, ``--show-dir`` and ``--tta``, and ``--precision bf16/int8`` (the
+backbone's deploy form in low precision)."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +11,8 @@ from typing import Optional, Sequence
 
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
+
+from emo_mm.deploy.precision import PRECISIONS, UnsupportedPrecisionError, check_precision
 
 from .common import (TaskSpec, ToolError, add_common_args, build_runner, check_data_roots,
                      config_type_name, iter_leaf_datasets, load_config, require_file,
@@ -30,6 +33,11 @@ def build_test_parser() -> argparse.ArgumentParser:
                         help='seconds each --show window stays up')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation '
                         '(tta_model/tta_pipeline of the config, else flip)')
+    parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
+                        help="the backbone's deploy form in bfloat16 or int8 (CPU; neck and "
+                        'heads stay float32), to check what a low-precision deployment scores')
+    parser.add_argument('--calib-images', type=int, default=256,
+                        help='training images that calibrate --precision int8')
     add_common_args(parser)
     return parser
 
@@ -132,11 +140,29 @@ def prepare_test_config(cfg: Config, spec: TaskSpec, checkpoint: str, out: Optio
     check_data_roots(cfg, ['test_dataloader'])
 
 
+def enable_precision(cfg: Config, precision: str, calib_images: int) -> None:
+    """``--precision bf16/int8``: test with :class:`~emo_mm.engine.InferencePrecisionHook`."""
+    if precision == 'fp32':
+        return
+    try:
+        check_precision(precision)
+    except UnsupportedPrecisionError as err:
+        raise ToolError(str(err)) from err
+    if calib_images < 1:
+        raise ToolError(f'--calib-images must be >= 1, got {calib_images}')
+    if precision == 'int8':
+        check_data_roots(cfg, ['train_dataloader'])
+    hooks = list(cfg.get('custom_hooks') or [])
+    hooks.append(dict(type='InferencePrecisionHook', precision=precision, calib_images=calib_images))
+    cfg.custom_hooks = hooks
+
+
 def run_test(args: argparse.Namespace) -> None:
     """tools/test.py."""
     cfg, spec = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     prepare_test_config(cfg, spec, args.checkpoint, out=args.out, show=args.show,
                         wait_time=args.wait_time, show_dir=args.show_dir, tta=args.tta)
+    enable_precision(cfg, args.precision, args.calib_images)
     runner = build_runner(cfg, spec)
     if args.out is not None:
         runner.test_evaluator.metrics.append(spec.build_dump_metric(args.out))

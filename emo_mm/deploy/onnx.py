@@ -14,7 +14,7 @@ stays valid for every size, including sizes that do not divide into windows.
 import contextlib
 import os
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -125,3 +125,52 @@ class OnnxModel:
             images = images.detach().cpu().numpy()
         images = np.ascontiguousarray(images, dtype=np.float32)
         return self.session.run(None, {self.input_name: images})
+
+
+def quantize_onnx_int8(path: Union[str, Path], out_path: Union[str, Path],
+                       calibration: Iterable[Union[np.ndarray, torch.Tensor]]) -> Path:
+    """ONNX Runtime static int8 quantization of an emo_mm ONNX file's convolutions and matmuls:
+    QDQ format, per-channel symmetric int8 weights, uint8 activations with ranges observed (min / max) on
+    ``calibration`` (float32 batches the file accepts, e.g. normalised training images).
+    Writes ``out_path`` atomically and keeps the source's metadata."""
+    _require_onnx()
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    batches = [np.ascontiguousarray(b.detach().cpu().numpy() if isinstance(b, torch.Tensor) else b,
+                                    dtype=np.float32) for b in calibration]
+    if not batches:
+        raise ValueError('int8 calibration needs at least one batch')
+    source = onnx.load(str(path))
+    input_name = source.graph.input[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(batches)
+
+        def get_next(self) -> Optional[Dict[str, np.ndarray]]:
+            batch = next(self.batches, None)
+            return None if batch is None else {input_name: batch}
+
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    prepared = out_path.with_name(f'.{out_path.stem}.prep-{os.getpid()}.onnx')
+    partial = out_path.with_name(f'.{out_path.stem}.partial-{os.getpid()}.onnx')
+    try:
+        quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
+        quantize_static(str(prepared), str(partial), Reader(), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=['Conv', 'MatMul', 'Gemm'], per_channel=True,
+                        activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8)
+        quantized = onnx.load(str(partial))
+        del quantized.metadata_props[:]
+        for prop in source.metadata_props:
+            quantized.metadata_props.add(key=prop.key, value=prop.value)
+        quantized.metadata_props.add(key='emo_mm.precision', value='int8')
+        onnx.save(quantized, str(partial))
+        os.replace(partial, out_path)
+    finally:
+        prepared.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
+    return out_path

@@ -8,10 +8,12 @@ from .data import DataSampleError, ReproducibleDataset, ResumableBatchSampler
 from .distributed import LauncherError
 from .hooks import (CheckpointOnSignalHook, ExactResumeHook, NonFiniteLossError,
                     StopOnNonFiniteLossHook, TrainingInterrupted)
+from .precision_hook import InferencePrecisionHook
 from .runner import EmoMMRunner
 
 __all__ = [
-    'CheckpointOnSignalHook', 'DataSampleError', 'EmoMMRunner', 'ExactResumeHook', 'LauncherError',
+    'CheckpointOnSignalHook', 'DataSampleError', 'EmoMMRunner', 'ExactResumeHook',
+    'InferencePrecisionHook', 'LauncherError',
     'NonFiniteLossError', 'ReproducibleDataset', 'ResumableBatchSampler',
     'StopOnNonFiniteLossHook', 'TrainingInterrupted'
 ]

@@ -134,6 +134,30 @@ def test_test_dumps_predictions_and_paints_images(trained, tmp_path):
     assert len(painted) == 8
 
 
+def dumped_scores(path: Path) -> np.ndarray:
+    with open(path, 'rb') as file:
+        return np.stack([np.asarray(p['pred_score']) for p in pickle.load(file)])
+
+
+@pytest.mark.e2e
+def test_test_in_bf16_and_int8_scores_like_float32(trained, tmp_path):
+    """--precision bf16 / int8 test the backbone's deploy form in low precision: the same
+    images, scores close to the float32 run's (int8 calibrated on 4 training images)."""
+    config, work_dir, _ = trained
+    scores, logs = {}, {}
+    for precision in ('fp32', 'bf16', 'int8'):
+        out = tmp_path / f'{precision}.pkl'
+        result = run_tool('test.py', config, work_dir / 'iter_2.pth', '--work-dir',
+                          tmp_path / precision, '--out', out, '--precision', precision,
+                          '--calib-images', 4, check=True)
+        scores[precision], logs[precision] = dumped_scores(out), result.stdout + result.stderr
+    assert 'backbone in bf16' in logs['bf16'] and 'calibrating on 4 training images' in logs['int8']
+    assert 'backbone in' not in logs['fp32']
+    for precision, tolerance in (('bf16', 0.03), ('int8', 0.08)):
+        difference = np.abs(scores[precision] - scores['fp32']).max()
+        assert 0 < difference <= tolerance, (precision, difference)
+
+
 # ----------------------------------------------------------------- clear errors
 @pytest.mark.e2e
 def test_missing_config_is_a_clear_error(tmp_path):
@@ -165,6 +189,14 @@ def test_amp_on_cpu_is_a_clear_error(tmp_path, data_root):
     config = write_config(tmp_path / 'cfg.py', data_root)
     assert_clean_error(run_tool('train.py', config, '--work-dir', tmp_path / 'wd', '--amp'),
                        '--amp', 'CPU')
+
+
+@pytest.mark.e2e
+def test_int8_without_calibration_images_is_a_clear_error(trained, tmp_path):
+    config, work_dir, _ = trained
+    result = run_tool('test.py', config, work_dir / 'iter_2.pth', '--work-dir', tmp_path / 'wd',
+                      '--precision', 'int8', '--calib-images', 0)
+    assert_clean_error(result, '--calib-images', '>= 1')
 
 
 # ----------------------------------------------------------------- checks, in process
