@@ -25,8 +25,29 @@ def test_inference_benchmark_writes_table_and_json(tmp_path):
     assert 'ours deploy' in result.stdout
 
 
-def test_aoti_on_a_gpu_is_a_clear_error():
-    result = run_tool('analysis/benchmark.py', '--modes', 'aoti', '--device', 'cuda')
+def test_precisions_and_onnx_runtime_are_columns_of_the_same_table(tmp_path):
+    out = tmp_path / 'bench.json'
+    result = run_tool('analysis/benchmark.py', '--arch', '1m', '--sizes', '64', '--window', '2',
+                      '--runs', '1', '--warmup', '0', '--threads', '1', '--models', 'backbone',
+                      '--modes', 'deploy', 'ort', '--precisions', 'fp32', 'bf16', 'int8',
+                      '--calib-batches', '2', '--json', out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    rows = {(row['variant'], row['precision']): row for row in report['rows']}
+    # deploy runs fp32 / bf16, ONNX Runtime fp32 / int8; nothing else is claimed
+    assert set(rows) == {('plain', 'fp32'), ('ours deploy', 'fp32'), ('ours deploy', 'bf16'),
+                         ('ours deploy+ort', 'fp32'), ('ours deploy+ort', 'int8')}
+    deploy = rows[('ours deploy', 'fp32')]['median_ms']
+    for row in rows.values():   # every ratio is against our float32 deploy form
+        assert row['vs_deploy'] == pytest.approx(deploy / row['median_ms'], rel=1e-6)
+    assert {'torch_cpu_capability', 'amx_bf16', 'avx512_vnni'} <= set(report['setup']['isa'])
+    assert 'vs deploy' in result.stdout and 'int8' in result.stdout
+
+
+@pytest.mark.parametrize('option', [('--modes', 'aoti'), ('--modes', 'ort'),
+                                    ('--precisions', 'bf16')])
+def test_cpu_only_paths_on_a_gpu_are_a_clear_error(option):
+    result = run_tool('analysis/benchmark.py', *option, '--device', 'cuda')
     assert result.returncode == 2
-    assert '--modes aoti compiles for the CPU' in result.stderr
+    assert 'use --device cpu' in result.stderr
     assert 'Traceback' not in result.stderr

@@ -2,8 +2,13 @@
 """Time EMOv2 against the plain (official) formulation, side by side in one run.
 
 Modes: ``infer`` (eager), ``deploy`` (BN/LayerScale folded, eager), ``compile`` (deploy form
-under ``torch.compile(fullgraph=True)``), ``aoti`` (deploy form exported and compiled ahead of
-time by AOTInductor, CPU only), for the backbone and the mmpretrain classifier;
+under ``torch.compile(fullgraph=True)``, frozen weights), ``aoti`` (deploy form exported and
+compiled ahead of time by AOTInductor, CPU only), ``ort`` (deploy form exported to ONNX at the
+input's shape, run by ONNX Runtime's CPU provider), for the backbone and the mmpretrain
+classifier, in the ``--precisions`` each supports: ``fp32``; ``bf16`` (deploy, compile, aoti:
+bfloat16 weights and activations); ``int8`` (compile and aoti: PT2E static quantization with
+torch's x86 Inductor quantizer; ort: ONNX Runtime static QDQ quantization), calibrated on
+random batches, which decide the ranges but not the speed;
 ``train`` (classifier training step: forward, backward, AdamW), ``train_cp`` (the same with
 activation checkpointing), ``det_train`` (RetinaNet demo detector training step). Variants
 are timed round-robin (run i of every variant, then run i + 1) so that load changes hit
@@ -11,7 +16,8 @@ them alike; medians are reported. Peak training memory: a fresh subprocess per v
 (CPU: peak RSS growth over the step; CUDA: ``max_memory_allocated`` growth).
 
     python tools/analysis/benchmark.py --arch 1m 5m --sizes 224 512 --window 7 10 \\
-        --threads 2 --modes infer deploy compile aoti --json work_dirs/bench_infer.json
+        --threads 2 --modes infer deploy compile aoti ort --precisions fp32 bf16 int8 \\
+        --json work_dirs/bench_infer.json
 """
 import argparse
 import gc
@@ -25,7 +31,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -34,12 +40,18 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks import workloads  # noqa: E402
 from emo_mm.analysis import time_round_robin  # noqa: E402
-from emo_mm.deploy import PartOf, export_aot, reparameterize  # noqa: E402
+from emo_mm.deploy import (PRECISIONS, Bf16Model, OnnxModel, PartOf, compile_for_inference,  # noqa: E402
+                            export_aot, export_onnx, matrix_units, quantize_int8,
+                            quantize_onnx_int8, reparameterize)
 
-MODES = ('infer', 'compile', 'aoti', 'deploy', 'train', 'train_cp', 'det_train')
-INFER_MODES = ('infer', 'deploy', 'compile', 'aoti')
+MODES = ('infer', 'compile', 'aoti', 'ort', 'deploy', 'train', 'train_cp', 'det_train')
+INFER_MODES = ('infer', 'deploy', 'compile', 'aoti', 'ort')
 INFER_VARIANT = {'infer': 'ours', 'deploy': 'ours deploy', 'compile': 'ours deploy+compile',
-                 'aoti': 'ours deploy+aoti'}
+                 'aoti': 'ours deploy+aoti', 'ort': 'ours deploy+ort'}
+#: Precisions each inference mode runs (int8 in eager only simulates int8 in float32; ONNX
+#: Runtime's CPU provider has no bfloat16 convolutions).
+MODE_PRECISIONS = {'infer': ('fp32', ), 'deploy': ('fp32', 'bf16'), 'compile': PRECISIONS,
+                   'aoti': PRECISIONS, 'ort': ('fp32', 'int8')}
 
 
 @dataclass
@@ -54,6 +66,8 @@ class Row:
     images_per_s: float
     vs_plain: float    # plain median / this median (> 1: faster than plain)
     peak_mb: Optional[float] = None
+    precision: str = 'fp32'
+    vs_deploy: float = float('nan')   # float32 deploy form (eager) median / this median
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -73,6 +87,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=5)
     parser.add_argument('--train-runs', type=int, default=None, help='default: --runs')
     parser.add_argument('--modes', nargs='+', default=['infer', 'deploy'], choices=MODES)
+    parser.add_argument('--precisions', nargs='+', default=['fp32'], choices=PRECISIONS,
+                        help='inference precisions of the deploy form (CPU): bf16 weights and '
+                             'activations, int8 by post-training static quantization')
+    parser.add_argument('--calib-batches', type=int, default=8,
+                        help='random batches that calibrate int8 (timing only: the values do '
+                             'not change the speed)')
     parser.add_argument('--models', nargs='+', default=['backbone', 'classifier'],
                         choices=['backbone', 'classifier'], help='inference targets')
     parser.add_argument('--json', type=Path, default=None, help='write the rows and setup here')
@@ -80,40 +100,59 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if len(args.window) not in (1, len(args.sizes)):
         parser.error('--window takes one value or one per --sizes entry')
-    if 'aoti' in args.modes and args.device != 'cpu':
-        parser.error('--modes aoti compiles for the CPU; use --device cpu')
+    for mode in ('aoti', 'ort'):
+        if mode in args.modes and args.device != 'cpu':
+            parser.error(f'--modes {mode} runs on the CPU; use --device cpu')
+    if set(args.precisions) - {'fp32'} and args.device != 'cpu':
+        parser.error('--precisions bf16 / int8 are the CPU inference paths; use --device cpu')
     return args
 
 
 # ----------------------------------------------------------------------------- inference
-def inference_models(task: str, arch: str, window: int, modes: List[str], example: torch.Tensor,
-                     package_dir: Path):
-    """``{variant: module}`` in eval mode, each called as ``model(x)``: plain plus one entry per
-    inference mode."""
+def low_precision(model: torch.nn.Module, precision: str, example: torch.Tensor,
+                  calib_batches: int) -> torch.nn.Module:
+    """The folded ``model`` in ``precision``: itself, :class:`Bf16Model`, or PT2E int8."""
+    if precision == 'bf16':
+        return Bf16Model(model)
+    if precision == 'int8':
+        calibration = [torch.randn_like(example) for _ in range(calib_batches)]
+        return quantize_int8(model, example, calibration)
+    return model
+
+
+def inference_models(task: str, arch: str, window: int, modes: List[str], precisions: List[str],
+                     example: torch.Tensor, work_dir: Path, calib_batches: int = 8
+                     ) -> Dict[Tuple[str, str], Callable]:
+    """``{(variant, precision): callable}``, each called as ``model(x)`` in eval mode: plain
+    plus one entry per inference mode and precision it supports."""
     build = (workloads.build_classifier if task == 'classifier' else
              lambda v, a, w: workloads.build_backbone(v, a, w))
     wrap = (lambda m: PartOf(m, 'model')) if task == 'classifier' else (lambda m: m)
     device = str(example.device)
-    models = {'plain': wrap(build('plain', arch, window))}
+    models = {('plain', 'fp32'): wrap(build('plain', arch, window)).to(device).eval()}
     for mode in modes:
-        model = wrap(build('ours', arch, window))
-        if mode in ('deploy', 'compile', 'aoti'):
-            reparameterize(model)
-        model.to(device).eval()
-        if mode == 'aoti':
-            name = f'{task}_{arch}_{"x".join(map(str, example.shape))}_w{window}.pt2'
-            model = export_aot(model, example, package_dir / name, fold=False)
-        if mode == 'compile':
-            import torch._inductor.config as inductor_config
-            inductor_config.freezing = True     # weights as constants (inference only)
-            # A fresh static-shape graph per model and size: dynamo would otherwise reuse
-            # the previous instance's cache entry and turn to dynamic shapes on a new size.
-            torch._dynamo.reset()
-            model = torch.compile(model, fullgraph=True, dynamic=False)
-        models[INFER_VARIANT[mode]] = model
-    for model in models.values():
-        if isinstance(model, torch.nn.Module):
-            model.to(device).eval()
+        for precision in MODE_PRECISIONS[mode]:
+            if precision not in precisions:
+                continue
+            model = wrap(build('ours', arch, window)).to(device).eval()
+            if mode != 'infer':
+                reparameterize(model)
+            if mode in ('deploy', 'compile', 'aoti'):
+                model = low_precision(model, precision, example, calib_batches)
+            name = f'{task}_{arch}_{"x".join(map(str, example.shape))}_w{window}_{precision}'
+            if mode == 'aoti':
+                model = export_aot(model, example, work_dir / f'{name}.pt2', fold=False)
+            elif mode == 'compile':
+                model = compile_for_inference(model)
+            elif mode == 'ort':
+                onnx_path = export_onnx(model, example, work_dir / f'{name}_fp32.onnx',
+                                        dynamic=False, fold=False)
+                if precision == 'int8':
+                    calibration = [torch.randn_like(example) for _ in range(calib_batches)]
+                    onnx_path = quantize_onnx_int8(onnx_path, work_dir / f'{name}.onnx', calibration)
+                session = OnnxModel(onnx_path, threads=torch.get_num_threads())
+                model = (lambda s=session: lambda x: s(x))()
+            models[(INFER_VARIANT[mode], precision)] = model
     return models
 
 
@@ -122,9 +161,10 @@ def run_inference(args, arch: str, size: int, window: int) -> List[Row]:
     rows = []
     for task in args.models:
         x = torch.randn(args.batch, 3, size, size, device=args.device)
-        with tempfile.TemporaryDirectory(prefix='emo_mm_aoti_') as package_dir:
-            models = inference_models(task, arch, window, modes, x, Path(package_dir))
-        fns = {name: (lambda m=m: m(x)) for name, m in models.items()}
+        with tempfile.TemporaryDirectory(prefix='emo_mm_bench_') as work_dir:
+            models = inference_models(task, arch, window, modes, args.precisions, x,
+                                      Path(work_dir), args.calib_batches)
+        fns = {key: (lambda m=m: m(x)) for key, m in models.items()}
         with torch.no_grad(), workloads._autocast(args.device, args.amp):
             medians = time_round_robin(fns, args.runs, args.warmup, args.device)
         rows += make_rows(f'{task} infer', arch, size, window, args.batch, medians)
@@ -222,21 +262,31 @@ def run_training(args, task: str, arch: str, size: int, window: int, batch: int,
 
 # ----------------------------------------------------------------------------- report
 def make_rows(task, arch, size, window, batch, medians, peaks=None) -> List[Row]:
-    plain = medians.get('plain')
-    return [Row(task, arch, size, window, batch, name, sec * 1000, batch / sec,
-                plain / sec if plain else float('nan'), (peaks or {}).get(name))
-            for name, sec in medians.items()]
+    """Rows from ``{variant or (variant, precision): seconds}``; ratios against the plain model
+    and against our float32 deploy form (eager) of the same task."""
+    def key(name):
+        return name if isinstance(name, tuple) else (name, 'fp32')
+    seconds = {key(name): sec for name, sec in medians.items()}
+    plain = seconds.get(('plain', 'fp32'))
+    deploy = seconds.get(('ours deploy', 'fp32'))
+    return [Row(task, arch, size, window, batch, variant, sec * 1000, batch / sec,
+                plain / sec if plain else float('nan'), (peaks or {}).get(variant), precision,
+                deploy / sec if deploy else float('nan'))
+            for (variant, precision), sec in seconds.items()]
 
 
 def print_table(rows: List[Row]) -> None:
     head = (f"{'task':<20} {'arch':<9} {'size':>5} {'win':>4} {'bs':>3} {'variant':<20} "
-            f"{'median ms':>10} {'img/s':>8} {'vs plain':>8} {'peak MB':>8}")
+            f"{'prec':<5} {'median ms':>10} {'img/s':>8} {'vs plain':>8} {'vs deploy':>9} "
+            f"{'peak MB':>8}")
     print(head)
     print('-' * len(head))
     for r in rows:
         peak = f'{r.peak_mb:8.0f}' if r.peak_mb is not None else f"{'-':>8}"
+        vs_deploy = f'{r.vs_deploy:8.2f}x' if r.vs_deploy == r.vs_deploy else f"{'-':>9}"
         print(f'{r.task:<20} {r.arch:<9} {r.size:>5} {r.window:>4} {r.batch:>3} {r.variant:<20} '
-              f'{r.median_ms:10.1f} {r.images_per_s:8.1f} {r.vs_plain:7.2f}x {peak}')
+              f'{r.precision:<5} {r.median_ms:10.1f} {r.images_per_s:8.1f} {r.vs_plain:7.2f}x '
+              f'{vs_deploy} {peak}')
 
 
 def summarize(rows: List[Row]) -> List[str]:
@@ -251,14 +301,14 @@ def summarize(rows: List[Row]) -> List[str]:
     groups: Dict[tuple, List[Row]] = {}
     for r in rows:
         if 'infer' in r.task:
-            groups.setdefault((r.task, r.arch, r.window, r.variant), []).append(r)
-    for (task, arch, window, variant), group in groups.items():
+            groups.setdefault((r.task, r.arch, r.window, r.variant, r.precision), []).append(r)
+    for (task, arch, window, variant, precision), group in groups.items():
         group.sort(key=lambda r: r.size)
         pairs = list(zip(group, group[1:])) + ([(group[0], group[-1])] if len(group) > 2 else [])
         for small, large in pairs:
             pixels = (large.size / small.size) ** 2
             growth = large.median_ms / small.median_ms
-            lines.append(f'{task} {arch} w{window} {variant}: {small.size}->{large.size} time x{growth:.2f} '
+            lines.append(f'{task} {arch} w{window} {variant} {precision}: {small.size}->{large.size} time x{growth:.2f} '
                          f'for pixels x{pixels:.2f} ({growth / pixels:.2f} of the pixel ratio)')
     return lines
 
@@ -273,7 +323,9 @@ def setup_info(args) -> dict:
         pass
     info = dict(torch=torch.__version__, device=args.device, cpu=cpu, cores=os.cpu_count(),
                 threads=torch.get_num_threads(), amp=args.amp, runs=args.runs,
-                warmup=args.warmup, load_average_start=os.getloadavg())
+                warmup=args.warmup, load_average_start=os.getloadavg(),
+                isa=dict(torch_cpu_capability=torch.backends.cpu.get_cpu_capability(),
+                         **matrix_units()))
     if args.device.startswith('cuda'):
         info['gpu'] = torch.cuda.get_device_name(args.device)
     return info
