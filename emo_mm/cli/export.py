@@ -2,7 +2,8 @@
 time for CPU inference (:func:`emo_mm.deploy.export_aot`), checks the package against the eager
 model on a random input and times both side by side. ``tools/deployment/export_onnx.py``
 exports it to ONNX with dynamic batch, height and width (:func:`emo_mm.deploy.export_onnx`)
-and checks ONNX Runtime against the eager model on several input sizes."""
+and checks ONNX Runtime against the eager model on several input sizes; ``--int8`` adds an
+int8 file calibrated on training images (:func:`emo_mm.deploy.quantize_onnx_int8`)."""
 from __future__ import annotations
 
 import argparse
@@ -12,19 +13,23 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 import torch.utils._pytree as pytree
 from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
+from mmengine.registry import DefaultScope
 
 from emo_mm.analysis import time_round_robin
 from emo_mm.checkpoint import CheckpointMismatchError, load_model
 from emo_mm.deploy import (PARTS, DetectionsOf, OnnxModel, PartOf, PredictionsOf, export_aot,
-                           export_onnx, is_one_stage_detector, match_detections)
+                           export_onnx, is_one_stage_detector, match_detections,
+                           quantize_onnx_int8)
 
-from .common import (CFG_OPTIONS_HELP, TaskSpec, ToolError, dataset_meta, load_config,
-                     require_file, run_command)
+from .common import (CFG_OPTIONS_HELP, TaskSpec, ToolError, check_data_roots, dataset_meta,
+                     load_config, require_file, run_command)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, verb: str, product: str,
@@ -232,6 +237,16 @@ def build_export_onnx_parser() -> argparse.ArgumentParser:
     parser.add_argument('--tolerance', type=float, default=1e-4,
                         help='largest accepted difference ONNX Runtime vs eager, as a fraction of '
                         'the largest output magnitude (default 1e-4)')
+    parser.add_argument('--int8', action='store_true',
+                        help='also write <out>_int8.onnx: ONNX Runtime static int8 quantization '
+                        '(QDQ) calibrated on --calib-images training images, checked against the '
+                        'eager float32 model on some of them')
+    parser.add_argument('--calib-images', type=int, default=256,
+                        help='training images that calibrate --int8 (default 256)')
+    parser.add_argument('--int8-tolerance', type=float, default=0.25,
+                        help='largest accepted difference int8 vs eager float32, as a fraction of '
+                        'the largest output (default 0.25: a guard against a broken quantization, '
+                        'not an accuracy test); label maps equal at 95%% at least')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help=CFG_OPTIONS_HELP)
     return parser
 
@@ -267,9 +282,10 @@ def onnx_part(model: nn.Module, part: str, spec: TaskSpec) -> nn.Module:
     return select_part(model, part)
 
 
-def compare_outputs(got: list, expected: Any, tolerance: float) -> str:
+def compare_outputs(got: list, expected: Any, tolerance: float, min_same: float = 0.999) -> str:
     """Float outputs within ``tolerance`` of the largest one; integer outputs (label maps)
-    equal at 99.9% of the positions at least. Returns a summary, raises ToolError otherwise."""
+    equal at ``min_same`` of the positions at least. Returns a summary, raises ToolError
+    otherwise."""
     want = pytree.tree_leaves(expected)
     if len(got) != len(want) or any(tuple(g.shape) != tuple(w.shape) for g, w in zip(got, want)):
         raise ToolError('ONNX Runtime returns outputs of other shapes than the eager model: '
@@ -280,13 +296,13 @@ def compare_outputs(got: list, expected: Any, tolerance: float) -> str:
     scale = max(w.abs().max().item() for _, w in floats)
     if diff > tolerance * scale:
         raise ToolError(f'ONNX Runtime differs from the eager model by {diff:.3g} (largest output '
-                        f'{scale:.3g}, --tolerance {tolerance} of it)')
+                        f'{scale:.3g}, tolerance {tolerance} of it)')
     summary = f'max diff {diff:.3g} ({diff / max(scale, 1e-30):.2g} of {scale:.3g})'
     for g, w in labels:
         same = (g == w).double().mean().item()
-        if same < 0.999:
+        if same < min_same:
             raise ToolError(f'ONNX Runtime labels equal the eager ones at {same:.2%} of the '
-                            'positions only')
+                            f'positions only (at least {min_same:.1%} wanted)')
         summary += f', labels equal at {same:.2%}'
     return summary
 
@@ -314,6 +330,8 @@ def run_export_onnx(args: argparse.Namespace) -> None:
     if detections and not args.static:
         raise ToolError('--part model of a detector exports box decoding and NMS for one input '
                         'size: add --static (any size: --part features)')
+    if args.int8:
+        check_int8_args(args, cfg, detections)
     hint = {'model': 'Try --part features or --part backbone.',
             'features': 'Try --part backbone.', 'backbone': ''}[args.part]
     example = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(0))
@@ -352,7 +370,60 @@ def run_export_onnx(args: argparse.Namespace) -> None:
     print(f"  outputs:  {', '.join(session.output_names)}")
     for line in checks:
         print(f'  check:    ONNX Runtime vs eager at {line}')
+    if args.int8:
+        int8_out, summary = export_int8(args, cfg, spec, model, module, out, (height, width))
+        print(f'int8 file: {int8_out} ({int8_out.stat().st_size / 2**20:.1f} MiB), '
+              f'calibrated on {summary}')
     print(f"Run it with: onnxruntime.InferenceSession('{out}').run(None, {{'image': images}})")
+
+
+def check_int8_args(args: argparse.Namespace, cfg: Config, detections: bool) -> None:
+    """``--int8`` refusals, before anything is exported."""
+    if detections:
+        raise ToolError('--int8 of the whole detector (NMS in the graph) is not supported yet: '
+                        'quantize --part features')
+    if args.calib_images < 1:
+        raise ToolError(f'--calib-images must be >= 1, got {args.calib_images}')
+    check_data_roots(cfg, ['train_dataloader'])
+
+
+def export_int8(args: argparse.Namespace, cfg: Config, spec: TaskSpec, model: nn.Module,
+                module: nn.Module, out: Path, shape: tuple[int, int]) -> tuple[Path, str]:
+    """``--int8``: quantize the checked float32 file ``out`` on training images (resized to
+    ``shape`` for a static graph), check it against the eager model on up to 8 of them, and
+    write ``<out>_int8.onnx`` atomically. Returns its path and a summary."""
+    from emo_mm.engine.precision_hook import calibration_images
+
+    spec.register_modules()
+    with DefaultScope.overwrite_default_scope(spec.scope):
+        images = guarded('cannot read the calibration images', 'Check train_dataloader in the '
+                         'config.', lambda: calibration_images(
+                             cfg.get('train_dataloader'), model.data_preprocessor,
+                             args.calib_images))
+    if args.static:
+        images = [F.interpolate(x, size=shape, mode='bilinear', align_corners=False)
+                  if tuple(x.shape[2:]) != shape else x for x in images]
+    int8_out = out.with_name(f'{out.stem}_int8.onnx')
+    staging = int8_out.with_name(f'.{int8_out.stem}.unchecked-{os.getpid()}.onnx')
+    # Checked on up to 8 calibration images of one size as one batch: the difference and the
+    # largest output over all of them (the graph may be static, so ONNX Runtime runs each).
+    checked = [x for x in images if x.shape == images[0].shape][:8]
+    try:
+        quantize_onnx_int8(out, staging, images)
+        session = OnnxModel(staging)
+        got = [np.concatenate(parts) for parts in zip(*(session(x) for x in checked))]
+        with torch.no_grad():
+            expected = module(torch.cat(checked))
+        try:
+            check = compare_outputs(got, expected, args.int8_tolerance, min_same=0.95)
+        except ToolError as error:
+            raise ToolError(f'int8: {error} (--int8-tolerance {args.int8_tolerance}); the '
+                            'float32 file is written and checked') from None
+        os.replace(staging, int8_out)
+    finally:
+        staging.unlink(missing_ok=True)
+    return int8_out, (f'{len(images)} training images; vs eager float32 on {len(checked)} of '
+                      f'them: {check}')
 
 
 def export_onnx_main(argv: Optional[Sequence[str]] = None) -> int:

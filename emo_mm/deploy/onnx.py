@@ -161,8 +161,9 @@ def quantize_onnx_int8(path: Union[str, Path], out_path: Union[str, Path],
         quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
         quantize_static(str(prepared), str(partial), Reader(), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=['Conv', 'MatMul', 'Gemm'], per_channel=True,
-                        activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8)
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        # weights only: attention's q @ k^T and attn @ v stay float32
+                        extra_options={'MatMulConstBOnly': True})
         quantized = onnx.load(str(partial))
         del quantized.metadata_props[:]
         for prop in source.metadata_props:

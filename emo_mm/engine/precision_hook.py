@@ -5,7 +5,7 @@ training weights are untouched (the hook folds a copy)."""
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -14,6 +14,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
+from mmengine.runner import Runner
 
 from emo_mm.deploy.precision import Bf16Model, check_precision, quantize_int8
 from emo_mm.models import reparameterize
@@ -44,19 +45,20 @@ class Int8PerShape(nn.Module):
         return type(outputs[0])(torch.cat(parts) for parts in zip(*outputs))
 
 
-def calibration_images(runner: Any, model: nn.Module, num_images: int) -> List[torch.Tensor]:
-    """``num_images`` training images (the config's train_dataloader and its pipeline; fewer
-    if the set is smaller), normalised by the model's data preprocessor, one ``(1, C, H, W)``
-    float32 tensor each."""
-    cfg = runner.cfg.get('train_dataloader')
-    if not cfg:
+def calibration_images(loader_cfg: Optional[dict], data_preprocessor: nn.Module,
+                       num_images: int) -> List[torch.Tensor]:
+    """``num_images`` training images (``loader_cfg``: the config's train_dataloader, its
+    pipeline included; fewer if the set is smaller), normalised by the model's
+    ``data_preprocessor``, one ``(1, C, H, W)`` float32 tensor each. Build it under the
+    config's default scope."""
+    if not loader_cfg:
         raise ValueError('int8 calibration reads training images, but the config has no '
                          'train_dataloader')
-    loader = runner.build_dataloader(copy.deepcopy(cfg))
+    loader = Runner.build_dataloader(copy.deepcopy(loader_cfg))
     images: List[torch.Tensor] = []
     with torch.no_grad():
         for data in loader:
-            inputs = model.data_preprocessor(data, training=False)['inputs']
+            inputs = data_preprocessor(data, training=False)['inputs']
             images += list(inputs.float().split(1))
             if len(images) >= num_images:
                 break
@@ -90,7 +92,8 @@ class InferencePrecisionHook(Hook):
         if self.precision == 'bf16':
             model.backbone = Bf16Model(backbone)
         else:
-            images = calibration_images(runner, model, self.calib_images)
+            images = calibration_images(runner.cfg.get('train_dataloader'),
+                                        model.data_preprocessor, self.calib_images)
             model.backbone = Int8PerShape(backbone, images)
             print_log(f'int8: calibrating on {len(images)} training images, once per input size',
                       'current')

@@ -68,9 +68,27 @@ def test_a_failed_check_leaves_the_existing_file_untouched(exported, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ['kept.onnx']
 
 
+def test_int8_file_is_calibrated_on_training_images_and_checked(tmp_path):
+    """--int8 writes <out>_int8.onnx next to the float32 file: ONNX Runtime's static int8
+    quantization, calibrated on training images, within --int8-tolerance of eager float32."""
+    import onnx
+    out = tmp_path / 'cls.onnx'
+    result = run_tool('deployment/export_onnx.py', CLS_DEMO, '--shape', '64', '--check', '64',
+                      '--int8', '--calib-images', '8', '--out', out, check=True)
+    int8 = tmp_path / 'cls_int8.onnx'
+    assert f'int8 file: {int8}' in result.stdout
+    assert 'calibrated on 8 training images; vs eager float32 on 8 of them' in result.stdout
+    meta = {p.key: p.value for p in onnx.load(str(int8)).metadata_props}
+    assert meta['emo_mm.precision'] == 'int8' and meta['emo_mm.part'] == 'model'
+    ops = {node.op_type for node in onnx.load(str(int8)).graph.node}
+    assert {'QuantizeLinear', 'DequantizeLinear'} <= ops
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['cls.onnx', 'cls_int8.onnx']
+
+
 def test_bad_arguments_are_one_line_errors(tmp_path):
     for args, message in ((['--out', tmp_path / 'x.pt2'], '--out must end with .onnx'),
-                          (['--check', '64x'], '--check takes sizes as H or HxW')):
+                          (['--check', '64x'], '--check takes sizes as H or HxW'),
+                          (['--int8', '--calib-images', '0'], '--calib-images must be >= 1')):
         result = run_tool('deployment/export_onnx.py', CLS_DEMO, *args)
         assert result.returncode == 2
         assert message in result.stderr and 'Traceback' not in result.stderr
@@ -92,6 +110,10 @@ def test_a_detector_exports_its_whole_prediction_at_a_fixed_size(tmp_path):
     refused = run_tool('deployment/export_onnx.py', demo, '--out', tmp_path / 'dynamic.onnx')
     assert refused.returncode == 2
     assert 'add --static' in refused.stderr and 'Traceback' not in refused.stderr
+    refused = run_tool('deployment/export_onnx.py', demo, '--static', '--int8',
+                       '--out', tmp_path / 'int8.onnx')
+    assert refused.returncode == 2 and 'Traceback' not in refused.stderr
+    assert '--int8 of the whole detector' in refused.stderr and not list(tmp_path.iterdir())
     out = tmp_path / 'det.onnx'
     result = run_tool('deployment/export_onnx.py', demo, '--static', '--shape', '128', '--out', out,
                       check=True)
