@@ -27,6 +27,7 @@ from emo_mm.checkpoint import CheckpointMismatchError, load_model
 from emo_mm.deploy import (PARTS, DetectionsOf, OnnxModel, PartOf, PredictionsOf, export_aot,
                            export_onnx, is_one_stage_detector, match_detections,
                            quantize_onnx_int8)
+from emo_mm.engine.precision_hook import calibration_images
 
 from .common import (CFG_OPTIONS_HELP, TaskSpec, ToolError, check_data_roots, dataset_meta,
                      load_config, require_file, run_command)
@@ -392,8 +393,6 @@ def export_int8(args: argparse.Namespace, cfg: Config, spec: TaskSpec, model: nn
     """``--int8``: quantize the checked float32 file ``out`` on training images (resized to
     ``shape`` for a static graph), check it against the eager model on up to 8 of them, and
     write ``<out>_int8.onnx`` atomically. Returns its path and a summary."""
-    from emo_mm.engine.precision_hook import calibration_images
-
     spec.register_modules()
     with DefaultScope.overwrite_default_scope(spec.scope):
         images = guarded('cannot read the calibration images', 'Check train_dataloader in the '
