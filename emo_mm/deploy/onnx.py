@@ -85,9 +85,16 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Union[str, Path],
     partial = path.with_name(f'.{path.stem}.partial-{os.getpid()}.onnx')
     try:
         with torch.no_grad(), any_shape_attention(model):
-            program = torch.onnx.export(model, (example, ), dynamo=True, input_names=['image'],
+            # torch.export first, then the translation: torch.onnx.export would capture under
+            # backed_size_oblivious, whose reasoning over the backbone's window arithmetic
+            # takes minutes instead of seconds. A batch of 2 keeps the batch symbolic (an
+            # example of 1 is specialised).
+            traced = example.expand(2, -1, -1, -1) if dynamic and len(example) == 1 else example
+            exported = torch.export.export(model, (traced, ), dynamic_shapes=dynamic_shapes,
+                                           strict=False)
+            program = torch.onnx.export(exported, dynamo=True, input_names=['image'],
                                         output_names=list(output_names) if output_names else None,
-                                        dynamic_shapes=dynamic_shapes, optimize=True, verbose=False,
+                                        optimize=True, verbose=False,
                                         custom_translation_table=ONNX_TRANSLATIONS)
         proto = program.model_proto
         entries = {**(metadata or {}),

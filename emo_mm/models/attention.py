@@ -255,12 +255,15 @@ class WindowAttention(nn.Module):
 
     def _forward_any_shape(self, x: torch.Tensor) -> torch.Tensor:
         """The official form (zero-pad to whole windows, attend to every token, crop), written
-        with shape arithmetic that export keeps symbolic."""
+        with shape arithmetic that export keeps symbolic: ceil-divisions and crops, no modulo."""
         b, c, h, w = x.shape
-        win_h, win_w = (self.window_size, self.window_size) if self.window_size > 0 else (h, w)
-        pad_h, pad_w = (win_h - h % win_h) % win_h, (win_w - w % win_w) % win_w
-        t = F.pad(x.permute(0, 2, 3, 1), (0, 0, 0, pad_w, 0, pad_h))     # B Hp Wp C
-        n1, n2 = (h + pad_h) // win_h, (w + pad_w) // win_w                # windows per side
+        if self.window_size > 0:
+            win_h = win_w = self.window_size
+            n1, n2 = (h + win_h - 1) // win_h, (w + win_w - 1) // win_w    # windows per side
+            t = F.pad(x.permute(0, 2, 3, 1), (0, 0, 0, n2 * win_w - w, 0, n1 * win_h - h))
+        else:                        # one window covering the whole map
+            win_h, win_w, n1, n2 = h, w, 1, 1
+            t = x.permute(0, 2, 3, 1)
         qk = F.linear(t, self.qk.conv.weight.flatten(1), self.qk.conv.bias)
         v = self.v.act(F.linear(t, self.v.conv.weight.flatten(1), self.v.conv.bias))
         y = None
@@ -272,25 +275,26 @@ class WindowAttention(nn.Module):
     def _attend_windows(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kind: str,
                         n1, n2, win_h, win_w) -> torch.Tensor:
         """Attention in the ``n1 x n2`` windows of ``kind`` of ``B Hp Wp C`` maps: a remote
-        window takes every n-th token (dilated), a close one a block of neighbours."""
+        window takes every n-th token (dilated), a close one a block of neighbours. Every
+        reshape names its sizes, so export divides no symbolic expression."""
         b, heads = q.shape[0], self.num_heads
+        d_qk, d_v = q.shape[-1] // heads, v.shape[-1] // heads
 
-        def split(t: torch.Tensor) -> torch.Tensor:     # -> (B n1 n2) heads (win_h win_w) d
-            d = t.shape[-1] // heads
+        def split(t: torch.Tensor, d) -> torch.Tensor:  # -> (B n1 n2) heads (win_h win_w) d
             if kind == 'remote':
                 t = t.reshape(b, win_h, n1, win_w, n2, heads, d).permute(0, 2, 4, 5, 1, 3, 6)
             else:
                 t = t.reshape(b, n1, win_h, n2, win_w, heads, d).permute(0, 1, 3, 5, 2, 4, 6)
             return t.reshape(b * n1 * n2, heads, win_h * win_w, d)
 
-        attn = (split(q) @ split(k).transpose(-2, -1)) * self.scale
-        out = attn.softmax(dim=-1) @ split(v)              # (B n1 n2) heads tokens d
-        out = out.reshape(b, n1, n2, heads, win_h, win_w, -1)
+        attn = (split(q, d_qk) @ split(k, d_qk).transpose(-2, -1)) * self.scale
+        out = attn.softmax(dim=-1) @ split(v, d_v)         # (B n1 n2) heads tokens d
+        out = out.reshape(b, n1, n2, heads, win_h, win_w, d_v)
         if kind == 'remote':
             out = out.permute(0, 4, 1, 5, 2, 3, 6)           # B win_h n1 win_w n2 heads d
         else:
             out = out.permute(0, 1, 4, 2, 5, 3, 6)           # B n1 win_h n2 win_w heads d
-        return out.reshape(b, n1 * win_h, n2 * win_w, -1)
+        return out.reshape(b, n1 * win_h, n2 * win_w, heads * d_v)
 
     def _gather(self, t: torch.Tensor, bucket: Sequence[WindowGroup], plan: AttentionPlan,
                 merged_token: Optional[torch.Tensor] = None) -> torch.Tensor:
