@@ -24,9 +24,9 @@ from mmengine.registry import DefaultScope
 
 from emo_mm.analysis import time_round_robin
 from emo_mm.checkpoint import CheckpointMismatchError, load_model
-from emo_mm.deploy import (PARTS, DetectionsOf, OnnxModel, PartOf, PredictionsOf, export_aot,
-                           export_onnx, is_one_stage_detector, match_detections,
-                           quantize_onnx_int8)
+from emo_mm.deploy import (PARTS, DetectionsOf, FixedSizeError, OnnxModel, PartOf,
+                           PredictionsOf, export_aot, export_onnx, is_one_stage_detector,
+                           match_detections, quantize_onnx_int8)
 from emo_mm.engine.precision_hook import calibration_images
 
 from .common import (CFG_OPTIONS_HELP, TaskSpec, ToolError, check_data_roots, dataset_meta,
@@ -328,9 +328,6 @@ def run_export_onnx(args: argparse.Namespace) -> None:
     weights = load_weights(model, args.checkpoint)
     module = onnx_part(model.eval(), args.part, spec)
     detections = isinstance(module, DetectionsOf)
-    if detections and not args.static:
-        raise ToolError('--part model of a detector exports box decoding and NMS for one input '
-                        'size: add --static (any size: --part features)')
     if args.int8:
         check_int8_args(args, cfg, detections)
     hint = {'model': 'Try --part features or --part backbone.',
@@ -351,22 +348,32 @@ def run_export_onnx(args: argparse.Namespace) -> None:
     names = module.output_names() if isinstance(module, (PredictionsOf, DetectionsOf)) else ()
     staging = out.with_name(f'.{out.stem}.unchecked-{os.getpid()}.onnx')
     try:
-        guarded('torch.onnx.export failed', hint,
-                lambda: export_onnx(module, example, staging, output_names=names or None,
-                                    dynamic=not args.static, metadata=metadata))
+        try:
+            guarded('torch.onnx.export failed', hint,
+                    lambda: export_onnx(module, example, staging, output_names=names or None,
+                                        dynamic=not args.static, metadata=metadata))
+        except ToolError as error:
+            if isinstance(error.__cause__, FixedSizeError):
+                raise ToolError(f'dynamic export: {error.__cause__}. Export with a larger --shape, '
+                                'or add --static') from None
+            raise
         session = OnnxModel(staging)
-        checks = [f'{x.shape[0]}x3x{x.shape[2]}x{x.shape[3]}: '
-                  + (compare_detections(session(x), expected[size]) if detections else
-                     compare_outputs(session(x), expected[size], args.tolerance))
-                  for size, x in inputs.items()]
+        checks = []
+        for size, x in inputs.items():
+            name = f'{x.shape[0]}x3x{x.shape[2]}x{x.shape[3]}'
+            got = guarded(f'ONNX Runtime cannot run the file at {name} (it takes '
+                          f'{session.input_layout})', 'Check that size with --static.',
+                          lambda x=x: session(x))
+            checks.append(f'{name}: ' + (compare_detections(got, expected[size]) if detections
+                                         else compare_outputs(got, expected[size], args.tolerance)))
         os.replace(staging, out)
     finally:
         staging.unlink(missing_ok=True)
 
     print(f'ONNX file: {out} ({out.stat().st_size / 2**20:.1f} MiB)')
     print(f'  exported: --part {args.part} of {type(model).__name__}, weights: {weights}')
-    print(f"  input:    {'float32 N x 3 x H x W (dynamic)' if not args.static else 'float32 ' + 'x'.join(map(str, example.shape))}"
-          f", normalised as the data preprocessor does: mean {prep['mean']}, std {prep['std']}, "
+    print(f"  input:    {session.input_layout}, normalised as the data preprocessor does: "
+          f"mean {prep['mean']}, std {prep['std']}, "
           f"channels {prep['channels']}")
     print(f"  outputs:  {', '.join(session.output_names)}")
     for line in checks:

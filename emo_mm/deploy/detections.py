@@ -19,26 +19,30 @@ __all__ = ['DetectionsOf', 'ONNX_TRANSLATIONS', 'is_one_stage_detector', 'match_
 @torch.library.custom_op('emo_mm::nms', mutates_args=())
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float,
         score_threshold: float) -> torch.Tensor:
-    """Indices of the boxes NMS keeps among those scoring above ``score_threshold``, by
-    decreasing score (``boxes`` ``(B, 4)`` as x1, y1, x2, y2)."""
-    candidates = (scores > score_threshold).nonzero().flatten()
-    keep = torchvision.ops.nms(boxes[candidates], scores[candidates], iou_threshold)
-    return candidates[keep]
+    """NMS of each image of a batch (``boxes`` ``(N, M, 4)`` as x1, y1, x2, y2, ``scores``
+    ``(N, M)``) among the boxes scoring above ``score_threshold``: the kept boxes as rows
+    ``(image, box index)`` of an ``(S, 2)`` int64 tensor, as ONNX ``NonMaxSuppression`` selects."""
+    selected = []
+    for i in range(boxes.shape[0]):
+        candidates = (scores[i] > score_threshold).nonzero().flatten()
+        keep = candidates[torchvision.ops.nms(boxes[i, candidates], scores[i, candidates],
+                                              iou_threshold)]
+        selected.append(torch.stack([torch.full_like(keep, i), keep], dim=1))
+    return torch.cat(selected) if selected else boxes.new_empty((0, 2), dtype=torch.int64)
 
 
 @nms.register_fake
 def _nms_shape(boxes, scores, iou_threshold, score_threshold):
     count = torch.library.get_ctx().new_dynamic_size()
-    return boxes.new_empty((count, ), dtype=torch.int64)
+    return boxes.new_empty((count, 2), dtype=torch.int64)
 
 
 def _nms_onnx(boxes, scores, iou_threshold: float, score_threshold: float):
     from onnxscript import opset18 as op
     selected = op.NonMaxSuppression(
-        op.Unsqueeze(boxes, [0]), op.Unsqueeze(scores, [0, 1]),
-        op.Constant(value_ints=[2**31 - 1]), op.Constant(value_floats=[iou_threshold]),
-        op.Constant(value_floats=[score_threshold]))
-    return op.Reshape(op.Slice(selected, [2], [3], [1]), [-1])   # (batch, class, box) -> box
+        boxes, op.Unsqueeze(scores, [1]), op.Constant(value_ints=[2**31 - 1]),
+        op.Constant(value_floats=[iou_threshold]), op.Constant(value_floats=[score_threshold]))
+    return op.Gather(selected, op.Constant(value_ints=[0, 2]), axis=1)  # (image, class, box)
 
 
 #: ``custom_translation_table`` entries for ``torch.onnx.export(..., dynamo=True)``.
@@ -81,48 +85,52 @@ class DetectionsOf(nn.Module):
         cls_scores, bbox_preds = head(self.model.extract_feat(x))
         priors = head.prior_generator.grid_priors([c.shape[-2:] for c in cls_scores],
                                                   dtype=x.dtype, device=x.device)
-        per_image = [self._detect(head, [c[i] for c in cls_scores], [b[i] for b in bbox_preds],
-                                  priors, tuple(x.shape[-2:])) for i in range(x.shape[0])]
-        return tuple(torch.stack(parts) for parts in zip(*per_image))
-
-    def _detect(self, head, cls_scores, bbox_preds, priors, img_shape):
+        n, img_shape = x.shape[0], tuple(x.shape[-2:])
         scores, labels, boxes = [], [], []
         for cls_score, bbox_pred, level_priors in zip(cls_scores, bbox_preds, priors):
-            cls_score = cls_score.permute(1, 2, 0).reshape(-1, head.cls_out_channels)
+            cls_score = cls_score.permute(0, 2, 3, 1).reshape(n, -1, head.cls_out_channels)
             if head.use_sigmoid_cls:
                 level_scores = cls_score.sigmoid()
             else:
-                level_scores = cls_score.softmax(-1)[:, :-1]
-            num_classes = level_scores.shape[1]
-            flat = level_scores.reshape(-1)
-            count = flat.shape[0] if self.nms_pre <= 0 else min(self.nms_pre, flat.shape[0])
-            top, index = flat.topk(count)      # sorted; those under score_thr NMS drops
+                level_scores = cls_score.softmax(-1)[..., :-1]
+            num_classes = level_scores.shape[-1]
+            flat = level_scores.reshape(n, -1)                     # (anchor, class) pairs
+            count = flat.shape[1]
+            if self.nms_pre > 0:
+                count = torch.sym_min(self.nms_pre, count)   # symbolic under export
+            top, index = flat.topk(count, dim=1)   # sorted; those under score_thr NMS drops
             anchor = index // num_classes
-            deltas = bbox_pred.permute(1, 2, 0).reshape(-1, head.bbox_coder.encode_size)[anchor]
-            boxes.append(head.bbox_coder.decode(level_priors[anchor], deltas, max_shape=img_shape))
+            size = head.bbox_coder.encode_size
+            deltas = bbox_pred.permute(0, 2, 3, 1).reshape(n, -1, size)
+            deltas = deltas.gather(1, anchor[..., None].expand(-1, -1, size))
+            decoded = head.bbox_coder.decode(level_priors[anchor].reshape(-1, 4),
+                                             deltas.reshape(-1, size), max_shape=img_shape)
+            boxes.append(decoded.reshape(n, -1, 4))
             scores.append(top)
             labels.append(index % num_classes)
-        boxes, scores, labels = torch.cat(boxes), torch.cat(scores), torch.cat(labels)
+        boxes, scores, labels = torch.cat(boxes, 1), torch.cat(scores, 1), torch.cat(labels, 1)
         if self.min_bbox_size >= 0:
-            wide = ((boxes[:, 2] - boxes[:, 0]) > self.min_bbox_size) & (
-                (boxes[:, 3] - boxes[:, 1]) > self.min_bbox_size)
+            wide = ((boxes[..., 2] - boxes[..., 0]) > self.min_bbox_size) & (
+                (boxes[..., 3] - boxes[..., 1]) > self.min_bbox_size)
             scores = torch.where(wide, scores, torch.full_like(scores, -1.0))
-        # Class-aware NMS in one call: boxes of different classes are moved apart (mmdet's
-        # batched_nms does the same).
-        offsets = labels.to(boxes.dtype)[:, None] * (boxes.max() + 1)
-        keep = nms(boxes + offsets, scores, self.iou_thr, self.score_thr)
+        # Class-aware NMS in one call: per image, boxes of different classes are moved apart
+        # (mmdet's batched_nms does the same).
+        offsets = labels.to(boxes.dtype) * (boxes.amax(dim=(1, 2)) + 1)[:, None]
+        selected = nms(boxes + offsets[..., None], scores, self.iou_thr, self.score_thr)
+        image, kept = selected[:, 0], selected[:, 1]
         k = self.max_per_img
-        # Pad to K rows and take the K best: fixed output shapes, count of real rows.
-        kept_scores = torch.cat([scores[keep], scores.new_full((k, ), -1.0)])
-        best, order = kept_scores.topk(k)
-        padded = torch.cat([keep, keep.new_full((k, ), -1)])[order]
+        # The kept scores in place, -1 elsewhere and in K padding columns; the K best of each
+        # image are its detections: fixed output shapes, with the count of real rows.
+        kept_scores = scores.new_full((n, scores.shape[1] + k), -1.0).index_put(
+            (image, kept), scores[image, kept])
+        best, order = kept_scores.topk(k, dim=1)
         real = best > -1.0
-        index = torch.where(real, padded, torch.zeros_like(padded))
-        zeros = torch.zeros_like(best)
-        out_boxes = torch.where(real[:, None], boxes[index], zeros[:, None])
-        out_scores = torch.where(real, best, zeros)
-        out_labels = torch.where(real, labels[index], torch.zeros_like(padded))
-        return out_boxes, out_scores, out_labels, real.sum()
+        index = torch.where(real, order, torch.zeros_like(order))
+        picked = boxes.gather(1, index[..., None].expand(-1, -1, 4))
+        out_boxes = torch.where(real[..., None], picked, torch.zeros_like(picked))
+        out_scores = torch.where(real, best, torch.zeros_like(best))
+        out_labels = torch.where(real, labels.gather(1, index), torch.zeros_like(index))
+        return out_boxes, out_scores, out_labels, real.sum(1)
 
 
 def match_detections(got, expected, min_iou: float = 0.99, score_tol: float = 1e-4) -> str:

@@ -1,9 +1,10 @@
 """ONNX export of the deploy form with dynamic batch, height and width, and an ONNX Runtime
 session that runs the file.
 
-torch's current exporter (``torch.onnx.export(..., dynamo=True)``) traces the model with
-symbolic sizes. EMOv2's window attention plans its windows per input size in Python; during
-the export it computes the official form with tensor operations only
+``torch.export`` traces the model with symbolic sizes (:func:`capture_dynamic`) and torch's
+current ONNX exporter (``torch.onnx.export(..., dynamo=True)``) translates the program.
+EMOv2's window attention plans its windows per input size in Python; during the export it
+computes the official form with tensor operations only
 (:attr:`~emo_mm.models.attention.WindowAttention.any_shape`), the same function, so the graph
 stays valid for every size, including sizes that do not divide into windows.
 
@@ -14,11 +15,13 @@ stays valid for every size, including sizes that do not divide into windows.
 import contextlib
 import os
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils._sympy.numbers import int_oo
 
 try:  # the optional `deploy` extra (tools/install.sh installs it)
     import onnx
@@ -80,26 +83,21 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Union[str, Path],
     model.eval()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    auto = torch.export.Dim.AUTO
-    dynamic_shapes = ({0: auto, 2: auto, 3: auto}, ) if dynamic else None
     partial = path.with_name(f'.{path.stem}.partial-{os.getpid()}.onnx')
     try:
         with torch.no_grad(), any_shape_attention(model):
-            # torch.export first, then the translation: torch.onnx.export would capture under
-            # backed_size_oblivious, whose reasoning over the backbone's window arithmetic
-            # takes minutes instead of seconds. A batch of 2 keeps the batch symbolic (an
-            # example of 1 is specialised).
-            traced = example.expand(2, -1, -1, -1) if dynamic and len(example) == 1 else example
-            exported = torch.export.export(model, (traced, ), dynamic_shapes=dynamic_shapes,
-                                           strict=False)
+            if dynamic:
+                exported, min_size = capture_dynamic(model, example)
+            else:
+                exported = torch.export.export(model, (example, ), strict=False)
             program = torch.onnx.export(exported, dynamo=True, input_names=['image'],
                                         output_names=list(output_names) if output_names else None,
                                         optimize=True, verbose=False,
                                         custom_translation_table=ONNX_TRANSLATIONS)
         proto = program.model_proto
-        entries = {**(metadata or {}),
-                   INPUT_KEY: 'float32 N x 3 x H x W' if dynamic else
-                   'float32 ' + ' x '.join(str(s) for s in example.shape)}
+        layout = (f'float32 N x 3 x H x W, H >= {min_size[0]}, W >= {min_size[1]}' if dynamic
+                  else 'float32 ' + ' x '.join(str(s) for s in example.shape))
+        entries = {**(metadata or {}), INPUT_KEY: layout}
         for key, value in entries.items():
             proto.metadata_props.add(key=key, value=str(value))
         onnx.save(proto, str(partial))
@@ -107,6 +105,50 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Union[str, Path],
     finally:
         partial.unlink(missing_ok=True)
     return path
+
+
+class FixedSizeError(ValueError):
+    """A dynamic export whose graph holds only some batch sizes, heights or widths."""
+
+
+def capture_dynamic(model: nn.Module, example: torch.Tensor,
+                    attempts: int = 3) -> Tuple[torch.export.ExportedProgram, Tuple[int, int]]:
+    """``torch.export`` of ``model`` with symbolic batch, height and width, and the smallest
+    height and width the graph holds.
+
+    torch.export is called directly: ``torch.onnx.export`` captures under
+    ``backed_size_oblivious``, whose reasoning over the backbone's window arithmetic takes
+    minutes instead of seconds. The example is traced as a batch of 2 (a batch of 1 would be
+    specialised). A feature map of one pixel at the example's size (the deep levels of SSD)
+    ties the graph to a band of sizes: then the example is traced again at twice the size,
+    up to ``attempts`` times, and :class:`FixedSizeError` says what no example freed.
+    """
+    auto = torch.export.Dim.AUTO
+    traced = example.expand(2, -1, -1, -1) if len(example) == 1 else example
+    for attempt in range(attempts):
+        exported = torch.export.export(model, (traced, ), strict=False,
+                                       dynamic_shapes=({0: auto, 2: auto, 3: auto}, ))
+        (image, ) = [node.meta['val'] for node in exported.graph.nodes if node.op == 'placeholder'
+                     and node.name in exported.graph_signature.user_inputs]
+        ranges = {}
+        for axis, name in ((0, 'batch'), (2, 'height'), (3, 'width')):
+            size = image.shape[axis]
+            if not isinstance(size, torch.SymInt):
+                ranges[name] = (int(size), int(size))
+            else:
+                bounds = exported.range_constraints[size.node.expr]
+                upper = None if bounds.upper == int_oo else int(bounds.upper)
+                ranges[name] = (int(bounds.lower), upper)
+        fixed = {name: r for name, r in ranges.items() if r[1] is not None}
+        if not fixed:
+            return exported, (ranges['height'][0], ranges['width'][0])
+        if 'batch' in fixed or attempt + 1 == attempts:
+            break
+        traced = F.interpolate(traced, scale_factor=2.0, mode='nearest')
+    bands = ', '.join(f'{name} {lo}..{hi}' for name, (lo, hi) in fixed.items())
+    raise FixedSizeError(f'the graph traced at {tuple(traced.shape)} holds only {bands}: a size '
+                         'or a feature map of one pixel is fixed in it; export with a larger '
+                         'example or a fixed shape (dynamic=False)')
 
 
 class OnnxModel:
@@ -126,6 +168,8 @@ class OnnxModel:
         self.input_name = self.session.get_inputs()[0].name
         self.output_names: List[str] = [o.name for o in self.session.get_outputs()]
         self.metadata: Dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
+        #: The input the graph takes, as the export recorded it (sizes it holds).
+        self.input_layout: str = self.metadata.get(INPUT_KEY, '')
 
     def __call__(self, images: Union[np.ndarray, torch.Tensor]) -> List[np.ndarray]:
         if isinstance(images, torch.Tensor):

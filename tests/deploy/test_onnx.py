@@ -1,12 +1,14 @@
 """ONNX export of the deploy form (``emo_mm.deploy.export_onnx``): one file with dynamic batch,
 height and width computes, in ONNX Runtime, what the eager model computes at every size,
 including sizes that do not divide into windows."""
+import re
+
 import numpy as np
 import pytest
 import torch
 from reference import randomize_
 
-from emo_mm.deploy import OnnxModel, export_onnx
+from emo_mm.deploy import FixedSizeError, OnnxModel, export_onnx
 from emo_mm.models import EMOv2
 
 TINY = dict(depths=(1, 1, 2, 1), embed_dims=(16, 24, 40, 64), exp_ratios=(2.0, 2.0, 2.0, 2.0),
@@ -44,7 +46,37 @@ def test_names_and_metadata_are_in_the_file(exported):
     session = exported[0]
     assert session.output_names == ['s1', 's2', 's3', 's4']
     assert session.metadata['emo_mm.note'] == 'a test'
-    assert session.metadata['emo_mm.input'] == 'float32 N x 3 x H x W'
+    sizes = re.fullmatch(r'float32 N x 3 x H x W, H >= (\d+), W >= (\d+)', session.input_layout)
+    assert sizes is not None, session.input_layout
+    assert int(sizes[1]) <= min(h for _, h, _ in SIZES)
+    assert int(sizes[2]) <= min(w for *_, w in SIZES)
+
+
+class NarrowOnly(torch.nn.Module):
+    """A branch on the width: a graph traced below ``limit`` holds widths below it only."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2 if x.shape[-1] < self.limit else x - 1
+
+
+def test_a_graph_tied_to_a_band_of_sizes_is_traced_again_larger(tmp_path):
+    """Traced at 32 px, the branch fixes widths < 50; traced again at 64 the graph holds every
+    width from 50 up, and says so. Where no example frees the sizes, the export says why."""
+    path = export_onnx(NarrowOnly(50), torch.randn(1, 3, 32, 32), tmp_path / 'wide.onnx',
+                       fold=False)
+    session = OnnxModel(path)
+    assert session.input_layout.endswith('W >= 50')
+    x = torch.randn(3, 3, 40, 500)
+    assert np.array_equal(session(x)[0], (x - 1).numpy())
+    with pytest.raises(FixedSizeError,
+                       match=r'traced at \(2, 3, 128, 128\) holds only width 2..999999'):
+        export_onnx(NarrowOnly(10**6), torch.randn(1, 3, 32, 32), tmp_path / 'narrow.onnx',
+                    fold=False)
+    assert [p.name for p in tmp_path.iterdir()] == ['wide.onnx']
 
 
 class DataDependent(torch.nn.Module):
