@@ -337,6 +337,22 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
+def add_deploy_form_arg(parser: argparse.ArgumentParser, during: str) -> None:
+    """--no-deploy-form (train, test, infer)."""
+    parser.add_argument('--no-deploy-form', dest='deploy_form', action='store_false',
+                        help=f'run the backbone as trained during {during} (default: its '
+                        'deploy form, BatchNorm and LayerScale folded into a copy: the same '
+                        'function, faster)')
+
+
+def enable_deploy_form(cfg: Config, enabled: bool) -> None:
+    """Add :class:`~emo_mm.engine.DeployFormHook` to the config's custom hooks."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    if enabled and not any(isinstance(h, Mapping) and h.get('type') == 'DeployFormHook'
+                           for h in hooks):
+        cfg.custom_hooks = hooks + [dict(type='DeployFormHook')]
+
+
 def parse_args(parser: argparse.ArgumentParser,
                argv: Optional[Sequence[str]]) -> argparse.Namespace:
     """Parse ``argv``; export LOCAL_RANK for launchers that only pass --local-rank."""

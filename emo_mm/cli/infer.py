@@ -20,9 +20,11 @@ import numpy as np
 from mmengine.config import Config, DictAction
 
 from emo_mm.checkpoint import load_model
+from emo_mm.engine import has_deploy_form
+from emo_mm.models import reparameterize
 
-from .common import (CFG_OPTIONS_HELP, ToolError, dataset_meta, load_config,
-                     require_file, run_command)
+from .common import (CFG_OPTIONS_HELP, ToolError, add_deploy_form_arg, dataset_meta,
+                     load_config, require_file, run_command)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -42,6 +44,7 @@ def build_infer_parser() -> argparse.ArgumentParser:
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--device', default=None,
                         help="torch device (default: 'cuda' when available, else 'cpu')")
+    add_deploy_form_arg(parser, 'inference')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help=CFG_OPTIONS_HELP)
     return parser
 
@@ -186,6 +189,9 @@ def run_infer(args: argparse.Namespace) -> None:
     spec.register_modules()
     inferencer = adapter.build(cfg, args.checkpoint, args.device, meta)
     load_model(inferencer.model, args.checkpoint)
+    backbone = getattr(inferencer.model, 'backbone', None)
+    if args.deploy_form and backbone is not None and has_deploy_form(backbone):
+        reparameterize(backbone)    # the inferencer's own copy; the checkpoint is untouched
     samples = adapter.run(inferencer, images, out_dir, args)
     classes = list(meta['classes'])
     for path, sample in zip(images, samples):

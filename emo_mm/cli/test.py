@@ -14,9 +14,9 @@ from mmengine.logging import print_log
 
 from emo_mm.deploy.precision import PRECISIONS, UnsupportedPrecisionError, check_precision
 
-from .common import (TaskSpec, ToolError, add_common_args, build_runner, check_data_roots,
-                     config_type_name, iter_leaf_datasets, load_config, require_file,
-                     run_command)
+from .common import (TaskSpec, ToolError, add_common_args, add_deploy_form_arg, build_runner,
+                     check_data_roots, config_type_name, enable_deploy_form, iter_leaf_datasets,
+                     load_config, require_file, run_command)
 
 
 def build_test_parser() -> argparse.ArgumentParser:
@@ -38,6 +38,7 @@ def build_test_parser() -> argparse.ArgumentParser:
                         'heads stay float32), to check what a low-precision deployment scores')
     parser.add_argument('--calib-images', type=int, default=256,
                         help='training images that calibrate --precision int8')
+    add_deploy_form_arg(parser, 'testing')
     add_common_args(parser)
     return parser
 
@@ -163,6 +164,8 @@ def run_test(args: argparse.Namespace) -> None:
     prepare_test_config(cfg, spec, args.checkpoint, out=args.out, show=args.show,
                         wait_time=args.wait_time, show_dir=args.show_dir, tta=args.tta)
     enable_precision(cfg, args.precision, args.calib_images)
+    # Low precisions convert the deploy form already.
+    enable_deploy_form(cfg, args.deploy_form and args.precision == 'fp32')
     runner = build_runner(cfg, spec)
     if args.out is not None:
         runner.test_evaluator.metrics.append(spec.build_dump_metric(args.out))

@@ -11,8 +11,8 @@ from mmengine.config import Config
 
 from emo_mm.engine.distributed import accelerator_available
 
-from .common import (ToolError, add_common_args, build_runner, check_data_roots, load_config,
-                     require_file, run_command)
+from .common import (ToolError, add_common_args, add_deploy_form_arg, build_runner,
+                     check_data_roots, enable_deploy_form, load_config, require_file, run_command)
 
 
 def build_train_parser() -> argparse.ArgumentParser:
@@ -30,6 +30,7 @@ def build_train_parser() -> argparse.ArgumentParser:
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from this checkpoint; without a path, from the latest '
                         'checkpoint in the work dir')
+    add_deploy_form_arg(parser, 'validation')
     add_common_args(parser)
     return parser
 
@@ -91,6 +92,7 @@ def run_train(args: argparse.Namespace) -> None:
     cfg, spec = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     prepare_train_config(cfg, amp=args.amp, auto_scale_lr=args.auto_scale_lr,
                          resume=args.resume)
+    enable_deploy_form(cfg, args.deploy_form)
     runner = build_runner(cfg, spec)
     runner.train()
     if runner.rank == 0:

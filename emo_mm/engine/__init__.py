@@ -5,6 +5,7 @@ Importing this package registers ``EmoMMRunner`` in mmengine's ``RUNNERS`` and t
 in ``HOOKS``, so configs can name them (``runner_type='EmoMMRunner'``).
 """
 from .data import DataSampleError, ReproducibleDataset, ResumableBatchSampler
+from .deploy_form_hook import DeployFormHook, has_deploy_form
 from .distributed import LauncherError
 from .hooks import (CheckpointOnSignalHook, ExactResumeHook, NonFiniteLossError,
                     StopOnNonFiniteLossHook, TrainingInterrupted)
@@ -12,8 +13,8 @@ from .precision_hook import InferencePrecisionHook
 from .runner import EmoMMRunner
 
 __all__ = [
-    'CheckpointOnSignalHook', 'DataSampleError', 'EmoMMRunner', 'ExactResumeHook',
+    'CheckpointOnSignalHook', 'DataSampleError', 'DeployFormHook', 'EmoMMRunner', 'ExactResumeHook',
     'InferencePrecisionHook', 'LauncherError',
     'NonFiniteLossError', 'ReproducibleDataset', 'ResumableBatchSampler',
-    'StopOnNonFiniteLossHook', 'TrainingInterrupted'
+    'StopOnNonFiniteLossHook', 'TrainingInterrupted', 'has_deploy_form'
 ]

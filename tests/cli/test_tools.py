@@ -158,6 +158,23 @@ def test_test_in_bf16_and_int8_scores_like_float32(trained, tmp_path):
         assert 0 < difference <= tolerance, (precision, difference)
 
 
+@pytest.mark.e2e
+def test_validation_and_test_run_the_deploy_form_unless_switched_off(trained, tmp_path):
+    """By default validation (in training) and tools/test.py run the backbone's deploy form:
+    the scores equal those of the backbone as trained (--no-deploy-form) to float32 rounding."""
+    config, work_dir, train_result = trained
+    assert 'validation: deploy form of the backbone' in newest_log(work_dir)
+    scores, logs = {}, {}
+    for name, extra in (('deploy', []), ('trained', ['--no-deploy-form'])):
+        out = tmp_path / f'{name}.pkl'
+        result = run_tool('test.py', config, work_dir / 'iter_2.pth', '--work-dir',
+                          tmp_path / name, '--out', out, *extra, check=True)
+        scores[name], logs[name] = dumped_scores(out), result.stdout + result.stderr
+    assert 'testing: deploy form of the backbone' in logs['deploy']
+    assert 'deploy form of the backbone' not in logs['trained']
+    assert np.abs(scores['deploy'] - scores['trained']).max() <= 1e-5
+
+
 # ----------------------------------------------------------------- clear errors
 @pytest.mark.e2e
 def test_missing_config_is_a_clear_error(tmp_path):
@@ -216,6 +233,7 @@ def test_option_key_problem_rules():
 
 
 def test_missing_data_roots_looks_through_wrappers_and_skips_shapes(tmp_path):
+    import emo_mm.det  # noqa: F401 - defines ShapesDetDataset, as the config's custom_imports do
     gone = str(tmp_path / 'gone')
     cfg = dict(train_dataloader=dict(dataset=dict(
         type='ConcatDataset', datasets=[
