@@ -9,6 +9,8 @@ from typing import Any, Optional, Sequence
 
 from mmengine.config import Config
 
+from emo_mm.deploy.precision import FAST_FLAGS
+from emo_mm.engine import cpu_has_bf16
 from emo_mm.engine.distributed import accelerator_available
 
 from .common import (ToolError, add_common_args, add_deploy_form_arg, build_runner,
@@ -22,8 +24,9 @@ def build_train_parser() -> argparse.ArgumentParser:
         "the config's default_scope picks which.")
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision (AmpOptimWrapper, dynamic loss '
-                        'scale); needs a GPU')
+                        help='automatic mixed precision: on a GPU AmpOptimWrapper (float16, '
+                        'dynamic loss scale); on a CPU with bfloat16 instructions '
+                        'CpuBf16OptimWrapper (bfloat16 autocast, no loss scale)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate by total batch size / '
                         'auto_scale_lr.base_batch_size')
@@ -36,14 +39,22 @@ def build_train_parser() -> argparse.ArgumentParser:
 
 
 def enable_amp(cfg: Config) -> None:
-    """``--amp``: ``AmpOptimWrapper`` with dynamic loss scaling."""
-    if not accelerator_available():
-        raise ToolError('--amp needs a CUDA (or NPU/MLU/MUSA) device: mmengine\'s '
-                        'AmpOptimWrapper does not train on CPU. Run without --amp.')
+    """``--amp``: ``AmpOptimWrapper`` with dynamic loss scaling on an accelerator; on a CPU,
+    bfloat16 autocast (:class:`~emo_mm.engine.CpuBf16OptimWrapper`) where it has the
+    instructions."""
     if not isinstance(cfg.get('optim_wrapper'), Mapping):
         raise ToolError('--amp needs an `optim_wrapper` dict in the config')
-    cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.optim_wrapper.loss_scale = 'dynamic'
+    if accelerator_available():
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+        return
+    if not cpu_has_bf16():
+        raise ToolError(f'--amp on a CPU trains in bfloat16, and this CPU has none of '
+                        f'{", ".join(FAST_FLAGS["bf16"])}: torch would emulate it, slower than '
+                        'float32. Run without --amp.')
+    cfg.optim_wrapper.type = 'CpuBf16OptimWrapper'
+    cfg.optim_wrapper.pop('loss_scale', None)
+    cfg.optim_wrapper.pop('dtype', None)
 
 
 def enable_auto_scale_lr(cfg: Config) -> None:

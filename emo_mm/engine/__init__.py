@@ -4,6 +4,7 @@ atomic and strict checkpoints, exact resume) and the hooks and data wrappers beh
 Importing this package registers ``EmoMMRunner`` in mmengine's ``RUNNERS`` and the hooks
 in ``HOOKS``, so configs can name them (``runner_type='EmoMMRunner'``).
 """
+from .cpu_amp import CpuBf16OptimWrapper, cpu_has_bf16
 from .data import DataSampleError, ReproducibleDataset, ResumableBatchSampler
 from .deploy_form_hook import DeployFormHook, has_deploy_form
 from .distributed import LauncherError
@@ -13,8 +14,8 @@ from .precision_hook import InferencePrecisionHook
 from .runner import EmoMMRunner
 
 __all__ = [
-    'CheckpointOnSignalHook', 'DataSampleError', 'DeployFormHook', 'EmoMMRunner', 'ExactResumeHook',
+    'CheckpointOnSignalHook', 'CpuBf16OptimWrapper', 'DataSampleError', 'DeployFormHook', 'EmoMMRunner', 'ExactResumeHook',
     'InferencePrecisionHook', 'LauncherError',
     'NonFiniteLossError', 'ReproducibleDataset', 'ResumableBatchSampler',
-    'StopOnNonFiniteLossHook', 'TrainingInterrupted', 'has_deploy_form'
+    'StopOnNonFiniteLossHook', 'TrainingInterrupted', 'cpu_has_bf16', 'has_deploy_form'
 ]

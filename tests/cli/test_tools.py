@@ -15,6 +15,7 @@ from emo_mm.cli.common import (TASKS, ToolError, check_cfg_options, missing_data
                                option_key_problem, resolve_task)
 from emo_mm.cli.test import flip_tta_pipeline
 from emo_mm.cli.train import build_train_parser
+from emo_mm.engine import cpu_has_bf16
 from helpers import REPO_ROOT, newest_log, run_script, run_tool
 
 CONFIG_TEMPLATE = """\
@@ -202,10 +203,26 @@ def test_missing_data_root_names_the_path(tmp_path):
 @pytest.mark.e2e
 @pytest.mark.skipif(torch.cuda.is_available(),
                     reason='checks the error --amp gives on a CPU-only machine; with a GPU, --amp is valid')
-def test_amp_on_cpu_is_a_clear_error(tmp_path, data_root):
+def test_amp_on_cpu_trains_in_bf16_or_says_why(tmp_path, data_root):
+    """--amp on a CPU: bfloat16 autocast where the CPU has the instructions, float32 weights
+    and optimizer state in the checkpoint, which a float32 tools/test.py loads; elsewhere one
+    line saying why."""
     config = write_config(tmp_path / 'cfg.py', data_root)
-    assert_clean_error(run_tool('train.py', config, '--work-dir', tmp_path / 'wd', '--amp'),
-                       '--amp', 'CPU')
+    work_dir = tmp_path / 'wd'
+    result = run_tool('train.py', config, '--work-dir', work_dir, '--amp',
+                      '--cfg-options', '+optim_wrapper.optimizer.momentum=0.9')
+    if not cpu_has_bf16():
+        assert_clean_error(result, '--amp on a CPU trains in bfloat16', 'avx512_bf16')
+        return
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "type='CpuBf16OptimWrapper'" in (work_dir / 'cfg.py').read_text()
+    checkpoint = torch.load(work_dir / 'iter_2.pth', map_location='cpu', weights_only=False)
+    assert {v.dtype for v in checkpoint['state_dict'].values() if v.is_floating_point()} == \
+        {torch.float32}
+    momentum = [s['momentum_buffer'] for s in checkpoint['optimizer']['state'].values()]
+    assert momentum and {t.dtype for t in momentum} == {torch.float32}
+    run_tool('test.py', config, work_dir / 'iter_2.pth', '--work-dir', tmp_path / 'test',
+             check=True)
 
 
 @pytest.mark.e2e
