@@ -348,15 +348,15 @@ def run_export_onnx(args: argparse.Namespace) -> None:
     names = module.output_names() if isinstance(module, (PredictionsOf, DetectionsOf)) else ()
     staging = out.with_name(f'.{out.stem}.unchecked-{os.getpid()}.onnx')
     try:
-        try:
-            guarded('torch.onnx.export failed', hint,
-                    lambda: export_onnx(module, example, staging, output_names=names or None,
-                                        dynamic=not args.static, metadata=metadata))
-        except ToolError as error:
-            if isinstance(error.__cause__, FixedSizeError):
-                raise ToolError(f'dynamic export: {error.__cause__}. Export with a larger --shape, '
-                                'or add --static') from None
-            raise
+        def export() -> None:
+            try:
+                export_onnx(module, example, staging, output_names=names or None,
+                            dynamic=not args.static, metadata=metadata)
+            except FixedSizeError as error:
+                raise ToolError(f'dynamic export: {error}. Export with a larger --shape, or add '
+                                '--static') from None
+
+        guarded('torch.onnx.export failed', hint, export)
         session = OnnxModel(staging)
         checks = []
         for size, x in inputs.items():

@@ -35,8 +35,7 @@ class DeployFormHook(Hook):
     priority = 'LOW'
 
     def __init__(self) -> None:
-        self._backbone: Optional[nn.Module] = None
-        self._folded: Optional[nn.Module] = None
+        self._backbone: Optional[nn.Module] = None   # the one whose forward is redirected
         self._reported = False
 
     def _enter(self, runner: Any, loop: str) -> None:
@@ -52,8 +51,8 @@ class DeployFormHook(Hook):
             raise RuntimeError('DeployFormHook: the backbone already has its forward redirected '
                                '(two DeployFormHooks in custom_hooks?)')
         folded = reparameterize(copy.deepcopy(backbone))
-        backbone.forward = folded.forward
-        self._backbone, self._folded = backbone, folded
+        backbone.forward = folded.forward    # the bound method keeps the copy alive
+        self._backbone = backbone
         if not self._reported:
             print_log(f'{loop}: deploy form of the backbone (BatchNorm and LayerScale folded '
                       'into a copy; --no-deploy-form runs it as trained)', 'current')
@@ -62,7 +61,7 @@ class DeployFormHook(Hook):
     def _leave(self) -> None:
         if self._backbone is not None:
             del self._backbone.forward           # back to the class's forward
-        self._backbone = self._folded = None
+        self._backbone = None
 
     def before_val_epoch(self, runner: Any) -> None:
         self._enter(runner, 'validation')
