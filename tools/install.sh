@@ -95,7 +95,7 @@ if ! have_mmcv_ops; then
 fi
 
 log "emo_mm and the OpenMMLab packages"
-"${PIP[@]}" -q -e "$ROOT[tests,deploy]" mmengine mmdet mmsegmentation mmpretrain
+"${PIP[@]}" -q -e "$ROOT[tests,deploy,tensorboard]" mmengine mmdet mmsegmentation mmpretrain
 have_mmcv_ops || { log "mmcv ops are not importable after install"; exit 1; }
 
 echo "$want_stamp" > "$STAMP"

@@ -3,6 +3,7 @@ arguments; the config's ``default_scope`` picks the task)."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 from collections.abc import Mapping
 from typing import Any, Optional, Sequence
@@ -10,7 +11,7 @@ from typing import Any, Optional, Sequence
 from mmengine.config import Config
 
 from emo_mm.deploy.precision import FAST_FLAGS
-from emo_mm.engine import cpu_has_bf16
+from emo_mm.engine import PlotCurvesHook, cpu_has_bf16
 from emo_mm.engine.distributed import accelerator_available
 
 from .common import (ToolError, add_common_args, add_deploy_form_arg, build_runner,
@@ -33,9 +34,35 @@ def build_train_parser() -> argparse.ArgumentParser:
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from this checkpoint; without a path, from the latest '
                         'checkpoint in the work dir')
+    parser.add_argument('--tensorboard', action='store_true',
+                        help='also log to TensorBoard (TensorboardVisBackend): event files in '
+                        '<work_dir>/<timestamp>/vis_data, view with tensorboard --logdir WORK_DIR')
     add_deploy_form_arg(parser, 'validation')
     add_common_args(parser)
     return parser
+
+
+TENSORBOARD_BACKEND = 'TensorboardVisBackend'
+
+
+def enable_tensorboard(cfg: Config) -> None:
+    """``--tensorboard``: add mmengine's ``TensorboardVisBackend`` to the visualizer's
+    backends (its ``LocalVisBackend`` stays); the ``tensorboard`` package must be installed."""
+    if importlib.util.find_spec('tensorboard') is None:
+        raise ToolError('--tensorboard needs the tensorboard package, which is not installed: '
+                        'run tools/install.sh, or pip install the tensorboard version of '
+                        'requirements/pinned.txt')
+    visualizer = cfg.get('visualizer')
+    if visualizer is None:   # what the runner would build, plus TensorBoard
+        visualizer = cfg.visualizer = dict(type='Visualizer',
+                                           vis_backends=[dict(type='LocalVisBackend')])
+    if not isinstance(visualizer, Mapping):
+        raise ToolError('--tensorboard needs `visualizer` to be a dict in the config')
+    backends = list(visualizer.get('vis_backends') or [])
+    if not any(isinstance(b, Mapping) and str(b.get('type', '')).split('.')[-1] ==
+               TENSORBOARD_BACKEND for b in backends):
+        backends.append(dict(type=TENSORBOARD_BACKEND))
+    visualizer['vis_backends'] = backends
 
 
 def enable_amp(cfg: Config) -> None:
@@ -88,12 +115,14 @@ def train_loader_keys(cfg: Config) -> list[str]:
 
 
 def prepare_train_config(cfg: Config, amp: bool, auto_scale_lr: bool,
-                         resume: Optional[str]) -> None:
+                         resume: Optional[str], tensorboard: bool = False) -> None:
     """Apply the training switches, then check the data folders."""
     if amp:
         enable_amp(cfg)
     if auto_scale_lr:
         enable_auto_scale_lr(cfg)
+    if tensorboard:
+        enable_tensorboard(cfg)
     set_resume(cfg, resume)
     check_data_roots(cfg, train_loader_keys(cfg))
 
@@ -102,7 +131,7 @@ def run_train(args: argparse.Namespace) -> None:
     """tools/train.py."""
     cfg, spec = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     prepare_train_config(cfg, amp=args.amp, auto_scale_lr=args.auto_scale_lr,
-                         resume=args.resume)
+                         resume=args.resume, tensorboard=args.tensorboard)
     enable_deploy_form(cfg, args.deploy_form)
     runner = build_runner(cfg, spec)
     runner.train()
@@ -121,6 +150,14 @@ def training_summary(runner: Any) -> str:
     vis_dir = os.path.join(runner.log_dir, 'vis_data', 'vis_image')
     if os.path.isdir(vis_dir):
         lines.append(f'Prediction images: {vis_dir}')
+    curves = [hook.written for hook in runner.hooks
+              if isinstance(hook, PlotCurvesHook) and hook.written]
+    if curves:
+        lines.append(f'Curves: {curves[-1]}')
+    if any(type(backend).__name__ == TENSORBOARD_BACKEND
+           for backend in getattr(runner.visualizer, '_vis_backends', {}).values()):
+        lines.append('TensorBoard: tensorboard --logdir '
+                     f"{os.path.join(runner.log_dir, 'vis_data')}")
     return '\n'.join(lines)
 
 

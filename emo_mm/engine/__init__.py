@@ -2,9 +2,11 @@
 atomic and strict checkpoints, exact resume) and the hooks and data wrappers behind it.
 
 Importing this package registers ``EmoMMRunner`` in mmengine's ``RUNNERS`` and the hooks
-in ``HOOKS``, so configs can name them (``runner_type='EmoMMRunner'``).
+in ``HOOKS``, so configs can name them (``runner_type='EmoMMRunner'``,
+``custom_hooks=[dict(type='PlotCurvesHook')]``) in every scope.
 """
 from .cpu_amp import CpuBf16OptimWrapper, cpu_has_bf16
+from .curves_hook import PlotCurvesHook
 from .data import DataSampleError, ReproducibleDataset, ResumableBatchSampler
 from .deploy_form_hook import DeployFormHook, has_deploy_form
 from .distributed import LauncherError
@@ -16,6 +18,6 @@ from .runner import EmoMMRunner
 __all__ = [
     'CheckpointOnSignalHook', 'CpuBf16OptimWrapper', 'DataSampleError', 'DeployFormHook', 'EmoMMRunner', 'ExactResumeHook',
     'InferencePrecisionHook', 'LauncherError',
-    'NonFiniteLossError', 'ReproducibleDataset', 'ResumableBatchSampler',
+    'NonFiniteLossError', 'PlotCurvesHook', 'ReproducibleDataset', 'ResumableBatchSampler',
     'StopOnNonFiniteLossHook', 'TrainingInterrupted', 'cpu_has_bf16', 'has_deploy_form'
 ]

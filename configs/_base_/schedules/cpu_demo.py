@@ -2,7 +2,9 @@
 # gradient-norm clipping at 10, a linear warm-up over the first 100 iterations from 1%, then
 # cosine annealing per iteration to 1% at the end of training: its end follows `train_cfg`,
 # so a demo states only its length), the hooks (a log line every 10 iterations, one checkpoint
-# at the end) and the runtime settings every codebase uses. Each codebase's
+# at the end, and the loss / validation curves drawn into <work_dir>/<timestamp>/curves.png
+# when training ends: emo_mm.engine.PlotCurvesHook, which the demos' custom_imports register)
+# and the runtime settings every codebase uses. Each codebase's
 # `configs/<task>/_base_/cpu_demo_runtime.py` adds its scope and visualizer.
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=12, val_interval=12)
 val_cfg = dict(type='ValLoop')
@@ -24,6 +26,7 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=-1, save_last=True, max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'))
+custom_hooks = [dict(type='PlotCurvesHook')]
 log_processor = dict(type='LogProcessor', window_size=10, by_epoch=True)
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -8,7 +8,8 @@ _base_ = [
     '../../_base_/datasets/shapes_classification.py',
     '../_base_/cpu_demo_runtime.py',
 ]
-custom_imports = dict(imports=['emo_mm', 'emo_mm.cls'], allow_failed_imports=False)
+custom_imports = dict(imports=['emo_mm', 'emo_mm.cls', 'emo_mm.engine'],
+                      allow_failed_imports=False)
 
 model = dict(
     type='EMOv2Classifier',

@@ -8,7 +8,8 @@ _base_ = [
     '../../_base_/datasets/shapes_detection.py',
     '../_base_/cpu_demo_runtime.py',
 ]
-custom_imports = dict(imports=['emo_mm', 'emo_mm.det'], allow_failed_imports=False)
+custom_imports = dict(imports=['emo_mm', 'emo_mm.det', 'emo_mm.engine'],
+                      allow_failed_imports=False)
 
 img_scale = (192, 192)
 width = 64

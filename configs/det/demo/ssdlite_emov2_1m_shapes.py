@@ -10,6 +10,8 @@
 # hard-negative mining. Measured runs and the diagnosis:
 # docs/detection.md. Its model comes from the COCO recipe, whose data and schedule it replaces.
 _base_ = '../ssdlite_emov2_1m_320.py'
+custom_imports = dict(imports=['emo_mm', 'emo_mm.det', 'emo_mm.engine'],
+                      allow_failed_imports=False)
 
 data_root = 'data/shapes/'
 shapes_generator = dict(num_train=320, num_val=80, img_size=256, seed=0)
@@ -89,4 +91,6 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(type='CheckpointHook', interval=max_epochs, max_keep_ckpts=1),
     visualization=dict(type='DetVisualizationHook', draw=True, interval=3))
+# the recipe's hooks plus, as in the other CPU demos, the curves drawn when training ends
+custom_hooks = _base_.custom_hooks + [dict(type='PlotCurvesHook')]
 auto_scale_lr = dict(base_batch_size=8)

@@ -7,7 +7,8 @@ _base_ = [
     '../../_base_/datasets/shapes_segmentation.py',
     '../_base_/cpu_demo_runtime.py',
 ]
-custom_imports = dict(imports=['emo_mm', 'emo_mm.seg'], allow_failed_imports=False)
+custom_imports = dict(imports=['emo_mm', 'emo_mm.seg', 'emo_mm.engine'],
+                      allow_failed_imports=False)
 
 width = 64
 class_weight = [0.15, 1.0, 1.0, 1.0, 1.0]   # background, circle, triangle, rectangle, star
