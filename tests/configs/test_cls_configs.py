@@ -27,7 +27,7 @@ from emo_mm.models import EMOv2
 CLS_CONFIGS = sorted(os.path.relpath(p, REPO_ROOT)
                      for p in glob.glob(str(REPO_ROOT / 'configs/cls/**/*.py'), recursive=True)
                      if '/_base_/' not in p)
-IN1K_CONFIGS = [p for p in CLS_CONFIGS if '/demo/' not in p]
+IN1K_CONFIGS = [p for p in CLS_CONFIGS if '/demo/' not in p and '/custom/' not in p]
 TINY_TEACHER = dict(
     type='ImageClassifier',
     backbone=dict(type='EMOv2', arch=dict(depths=(1, 1, 1, 1), embed_dims=(8, 8, 16, 16),
