@@ -35,6 +35,10 @@ model = dict(
 max_epochs = 26
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 auto_scale_lr = dict(enable=False, base_batch_size=8)
+# The curves drawn into <work_dir>/<timestamp>/curves.png when training ends: the losses, and
+# the mAP of the one validation at the end.
+custom_hooks = [dict(type='PlotCurvesHook',
+                     keys=['loss', 'loss_cls', 'loss_bbox', 'coco/bbox_mAP', 'coco/bbox_mAP_50'])]
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
