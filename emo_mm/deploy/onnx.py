@@ -181,8 +181,11 @@ class OnnxModel:
 def quantize_onnx_int8(path: Union[str, Path], out_path: Union[str, Path],
                        calibration: Iterable[Union[np.ndarray, torch.Tensor]]) -> Path:
     """ONNX Runtime static int8 quantization of an emo_mm ONNX file's convolutions and matmuls:
-    QDQ format, per-channel symmetric int8 weights, uint8 activations with ranges observed (min / max) on
-    ``calibration`` (float32 batches the file accepts, e.g. normalised training images).
+    QDQ format, per-channel symmetric int8 weights in 7 bits (``reduce_range``: on CPUs without
+    VNNI, ONNX Runtime's uint8 x int8 products saturate with full 8-bit weights; measured on an
+    AVX2-only CPU, the test model's relative error was 0.116 with 8 bits, within 0.08 with 7), uint8
+    activations with ranges observed (min / max) on ``calibration`` (float32 batches the file
+    accepts, e.g. normalised training images).
     Writes ``out_path`` atomically and keeps the source's metadata."""
     _require_onnx()
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
@@ -212,6 +215,7 @@ def quantize_onnx_int8(path: Union[str, Path], out_path: Union[str, Path],
         quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
         quantize_static(str(prepared), str(partial), Reader(), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=['Conv', 'MatMul', 'Gemm'], per_channel=True,
+                        reduce_range=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         # weights only: attention's q @ k^T and attn @ v stay float32
                         extra_options={'MatMulConstBOnly': True})
