@@ -32,15 +32,15 @@ def build_pair(arch, window, **kwargs):
     return ours, plain
 
 
-def assert_grads_equal(model_a: nn.Module, model_b: nn.Module) -> None:
-    """Each gradient within 1e-4 of its own scale, or 1e-6 of the largest gradient: one that
-    is zero in exact math (a conv bias before a training-mode BatchNorm) is float noise."""
+def assert_grads_equal(model_a: nn.Module, model_b: nn.Module, rtol: float = 1e-4) -> None:
+    """Each gradient within ``rtol`` of its own scale, or ``rtol / 100`` of the largest gradient:
+    one that is zero in exact math (a conv bias before a training-mode BatchNorm) is float noise."""
     pairs = [(name, p1.grad, p2.grad) for (name, p1), p2 in
              zip(model_a.named_parameters(), model_b.parameters())]
     overall = max(g.abs().max().item() for _, _, g in pairs)
     for name, g1, g2 in pairs:
         scale = max(g2.abs().max().item(), 1e-2 * overall)
-        assert (g1 - g2).abs().max().item() <= 1e-4 * scale, name
+        assert (g1 - g2).abs().max().item() <= rtol * scale, name
 
 
 OUTPUT_CASES = [
@@ -70,18 +70,23 @@ def test_outputs_equal_plain_formulation(arch, window, size, channels_last):
 @pytest.mark.parametrize('arch,window,size', [('1m', 7, (64, 72)), ('1m', 5, (52, 60)),
                                               ('emov1_1m', 4, (48, 48))])
 def test_training_gradients_equal_plain_formulation(arch, window, size):
+    """In float64, where the two formulations' different float32 rounding (which depends on the
+    CPU's kernels: 1.4e-4 of a gradient's scale on an AVX2-only CPU) vanishes: every gradient
+    agrees to 1e-10 of its scale (measured: 2e-13)."""
     ours, plain = build_pair(arch, window, drop_path_rate=0.0)
-    x = torch.randn(2, 3, *size)
+    ours.double()
+    plain.double()
+    x = torch.randn(2, 3, *size, dtype=torch.float64)
     grads = []
     for model in (ours, plain):
         xi = x.clone().requires_grad_()
         model.train()
         sum(o.square().mean() for o in model(xi)).backward()
         grads.append(xi.grad)
-    assert (grads[0] - grads[1]).abs().max() <= 1e-4 * grads[1].abs().max()
-    assert_grads_equal(ours, plain)
+    assert (grads[0] - grads[1]).abs().max() <= 1e-10 * grads[1].abs().max()
+    assert_grads_equal(ours, plain, rtol=1e-10)
     for (name, b1), b2 in zip(ours.named_buffers(), plain.buffers()):   # BN running stats
-        torch.testing.assert_close(b1, b2, rtol=1e-5, atol=1e-6, msg=name)
+        torch.testing.assert_close(b1, b2, rtol=1e-10, atol=1e-12, msg=name)
 
 
 @pytest.mark.parametrize('arch,window,size', [('1m', 7, (96, 104)), ('emov1_1m', 5, (70, 64)),
