@@ -297,14 +297,15 @@ def test_template_trains_on_its_layout(task, tmp_path):
 
 
 @pytest.mark.e2e
-def test_missing_data_root_is_a_clear_error_naming_the_key():
-    """The template as shipped points at data/my_coco/: without it, tools/train.py stops
-    before building anything, with the config keys to fix and no traceback."""
+def test_missing_data_root_is_a_clear_error_naming_the_key(tmp_path):
+    """A template pointed at a folder that does not exist: tools/train.py stops before
+    building anything, with the config keys to fix and no traceback."""
     template = TEMPLATES['det'][0]
-    if (REPO_ROOT / 'data' / 'my_coco').exists():
-        pytest.skip('data/my_coco/ exists in this checkout')
-    result = run_tool('train.py', template)
+    missing = str(tmp_path / 'my_coco') + '/'
+    result = run_tool('train.py', template, '--cfg-options',
+                      *(f'{loader}.dataset.data_root={missing}'
+                        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')))
     assert result.returncode == 2
     assert 'Traceback' not in result.stderr
-    assert "train_dataloader.dataset.data_root = 'data/my_coco/' (CocoDataset): no such " \
+    assert f"train_dataloader.dataset.data_root = '{missing}' (CocoDataset): no such " \
            'directory' in result.stderr
