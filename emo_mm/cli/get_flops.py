@@ -98,7 +98,7 @@ def _giga(value: float) -> str:
 
 
 def _reported(model: Optional[ZooModel], key: str) -> str:
-    value = (model.metadata.get(key) if model else None) if model else None
+    value = model.metadata.get(key) if model else None
     return str(value) if value is not None else '-'
 
 
