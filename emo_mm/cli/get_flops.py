@@ -6,7 +6,8 @@ is one FLOP (fvcore / mmengine); convolutions, matmuls, attention and BatchNorm 
 count, activations and additions do not; the whole model is its tensor-mode forward (raw
 head outputs: no box decoding / NMS, no upsampling of the segmentation logits, auxiliary
 heads not run but their parameters counted) on one image of the configured test input:
-the classifier's centre crop, the detector's test resize (keep-ratio scales as a
+the classifier's centre crop (or, for images stored at the size they are used, such as the
+shapes crops, the train pipeline's crop), the detector's test resize (keep-ratio scales as a
 landscape ``short x long`` image) padded to the data preprocessor's divisor, the segmentor's
 crop size.
 """
@@ -43,7 +44,10 @@ def _pipeline_size(pipeline: Sequence[Mapping]) -> Optional[Tuple[int, int]]:
     size = None
     for step in pipeline:
         kind = str(step.get('type', '')).split('.')[-1]
-        if kind == 'CenterCrop':
+        if kind == 'RandomResizedCrop':
+            scale = step['scale']
+            size = (scale, scale) if isinstance(scale, int) else (scale[1], scale[0])
+        elif kind == 'CenterCrop':
             crop = step['crop_size']
             size = (crop, crop) if isinstance(crop, int) else (crop[1], crop[0])
         elif kind in ('Resize', 'ResizeEdge') and 'scale' in step:
@@ -63,13 +67,17 @@ def flops_input_shape(cfg: Config) -> Tuple[int, int, int]:
     if preprocessor.get('size'):          # mmseg: every image is padded to the crop size
         height, width = preprocessor['size']
         return 3, int(height), int(width)
-    dataset = cfg.test_dataloader.dataset
-    while 'pipeline' not in dataset and 'dataset' in dataset:
-        dataset = dataset.dataset
-    size = _pipeline_size(dataset.get('pipeline', []))
+    size = None
+    for loader in ('test_dataloader', 'train_dataloader'):
+        dataset = cfg.get(loader, {}).get('dataset', {})
+        while 'pipeline' not in dataset and 'dataset' in dataset:
+            dataset = dataset.dataset
+        size = _pipeline_size(dataset.get('pipeline', []))
+        if size is not None:
+            break
     if size is None:
-        raise ToolError(f'cannot tell the input size of {cfg.filename}: its test pipeline has '
-                        'no Resize / CenterCrop')
+        raise ToolError(f'cannot tell the input size of {cfg.filename}: neither its test nor '
+                        'its train pipeline has a Resize / CenterCrop / RandomResizedCrop')
     divisor = preprocessor.get('pad_size_divisor') or 1
     height, width = (int(math.ceil(s / divisor) * divisor) for s in size)
     return 3, height, width
