@@ -26,7 +26,7 @@ from emo_mm.models import EMOv2
 
 CLS_CONFIGS = sorted(os.path.relpath(p, REPO_ROOT)
                      for p in glob.glob(str(REPO_ROOT / 'configs/cls/**/*.py'), recursive=True)
-                     if '/_base_/' not in p)
+                     if '/_base_/' not in p and '/compare/' not in p)  # compare/: own test
 IN1K_CONFIGS = [p for p in CLS_CONFIGS if '/demo/' not in p and '/custom/' not in p]
 TINY_TEACHER = dict(
     type='ImageClassifier',

@@ -15,7 +15,7 @@ from emo_mm.models import EMOv2
 
 DET_CONFIGS = sorted(os.path.relpath(p, REPO_ROOT) for p in glob.glob(str(REPO_ROOT / 'configs/det/**/*.py'),
                                                                         recursive=True)
-                     if '/_base_/' not in p)
+                     if '/_base_/' not in p and '/compare/' not in p)  # compare/: own test
 
 # Paper's full-detector parameter counts (millions), COCO (80 classes).
 PAPER_PARAMS = {

@@ -16,7 +16,7 @@ from emo_mm.models import EMOv2
 
 SEG_CONFIGS = sorted(os.path.relpath(p, REPO_ROOT) for p in glob.glob(str(REPO_ROOT / 'configs/seg/**/*.py'),
                                                                         recursive=True)
-                     if '/_base_/' not in p)
+                     if '/_base_/' not in p and '/compare/' not in p)  # compare/: own test
 SIZES = ('1m', '2m', '5m', '20m')
 FAMILIES = ('deeplabv3', 'pspnet', 'fpn', 'segformer')
 # Paper's ADE20K parameter counts (millions, 150 classes), 1M / 2M / 5M / 20M.

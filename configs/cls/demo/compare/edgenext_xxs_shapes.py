@@ -1,0 +1,10 @@
+# The classifier demo with EdgeNeXt-XXS in place of EMOv2-1M: same data, schedule and
+# augmentation, trained from scratch. Compared by tools/analysis/compare_backbones.py
+# (docs/comparison.md).
+_base_ = '../emov2_1m_shapes.py'
+
+model = dict(
+    backbone=dict(_delete_=True, type='mmpretrain.EdgeNeXt', arch='xxsmall',
+                  gap_before_final_norm=False,
+                  out_indices=(3,)),
+    head=dict(in_channels=168))

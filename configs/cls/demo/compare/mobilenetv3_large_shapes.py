@@ -1,0 +1,9 @@
+# The classifier demo with MobileNetV3-Large in place of EMOv2-1M: same data, schedule and
+# augmentation, trained from scratch. Compared by tools/analysis/compare_backbones.py
+# (docs/comparison.md).
+_base_ = '../emov2_1m_shapes.py'
+
+model = dict(
+    backbone=dict(_delete_=True, type='mmpretrain.MobileNetV3', arch='large',
+                  out_indices=(16,)),
+    head=dict(in_channels=960))

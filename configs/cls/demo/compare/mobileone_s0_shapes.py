@@ -1,0 +1,9 @@
+# The classifier demo with MobileOne-S0 in place of EMOv2-1M: same data, schedule and
+# augmentation, trained from scratch. Compared by tools/analysis/compare_backbones.py
+# (docs/comparison.md).
+_base_ = '../emov2_1m_shapes.py'
+
+model = dict(
+    backbone=dict(_delete_=True, type='mmpretrain.MobileOne', arch='s0',
+                  out_indices=(3,)),
+    head=dict(in_channels=1024))

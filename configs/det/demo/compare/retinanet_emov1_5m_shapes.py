@@ -1,0 +1,6 @@
+# The RetinaNet demo with EMOv1-5M in place of EMOv2-1M: same data, schedule and
+# augmentation, trained from scratch. Compared by tools/analysis/compare_backbones.py
+# (docs/comparison.md).
+_base_ = '../retinanet_emov2_1m_shapes.py'
+
+model = dict(backbone=dict(arch='emov1_5m'), neck=dict(in_channels=[72, 160, 288]))
