@@ -82,7 +82,7 @@ def _finished(work_dir: str) -> bool:
 
 
 def train_all(args: argparse.Namespace) -> None:
-    """Train each config in turn; the failed ones are listed at the end (exit code 1)."""
+    """Train each config in turn; the failed ones are listed at the end (exit code 2)."""
     configs = expand_configs(args.configs)
     failed = []
     for index, config in enumerate(configs, 1):
