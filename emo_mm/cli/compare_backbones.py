@@ -156,6 +156,9 @@ def comparison_rows(configs: Sequence[str], work_root: str, metric: Optional[str
 
 
 def table(args: argparse.Namespace) -> None:
+    if args.runs < 1 or args.warmup < 0 or args.threads < 0:
+        raise ToolError(f'--runs must be >= 1, --warmup and --threads >= 0 (got --runs '
+                        f'{args.runs}, --warmup {args.warmup}, --threads {args.threads})')
     configs = expand_configs(args.configs)
     if args.threads:
         torch.set_num_threads(args.threads)

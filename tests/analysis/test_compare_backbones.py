@@ -57,3 +57,12 @@ def test_table_without_runs_says_what_to_do(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and 'no finished run for 2 config(s)' in lines[0]
     assert 'compare_backbones.py train' in lines[0]
+
+
+@pytest.mark.parametrize('option', [('--runs', 0), ('--threads', -1), ('--warmup', -1)])
+def test_table_rejects_bad_timing_options(tmp_path, option):
+    result = run_tool('analysis/compare_backbones.py', 'table', *CONFIGS, *option,
+                      '--work-root', tmp_path / 'none')
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and '--runs must be >= 1' in lines[0]
