@@ -9,6 +9,7 @@ import pytest
 from helpers import REPO_ROOT
 from mmengine.config import Config
 
+from emo_mm.analysis.compare import TASK_METRICS
 from emo_mm.cli.common import build_runner, load_config
 
 CONFIGS = sorted(glob.glob(str(REPO_ROOT / 'configs' / '*' / 'demo' / 'compare' / '*.py')))
@@ -57,5 +58,4 @@ def test_comparison_config_trains_two_iterations(path, tiny_root, tmp_path):
     assert runner.iter == 2
     logged = runner.message_hub.get_scalar('train/loss').current()
     assert math.isfinite(logged) and logged > 0
-    metric = {'mmdet': 'coco/bbox_mAP', 'mmseg': 'mIoU', 'mmpretrain': 'accuracy/top1'}
-    assert runner.message_hub.get_scalar(f'val/{metric[spec.scope]}') is not None
+    assert runner.message_hub.get_scalar(f'val/{TASK_METRICS[spec.scope]}') is not None
