@@ -30,7 +30,8 @@ from emo_mm.analysis.compare import (TASK_METRICS, ComparisonRow, comparison_fig
                                      inference_latency, markdown_table, run_wall_seconds)
 from emo_mm.analysis.complexity import model_complexity
 from emo_mm.analysis.curves import VAL_TIMING_KEYS
-from emo_mm.analysis.results import RunLogError, read_run_metrics
+from emo_mm.analysis.results import (RunLogError, RunMetrics, read_run_metrics,
+                                     training_length, unfinished_reason)
 
 from .common import CFG_OPTIONS_HELP, ToolError, load_config, run_command
 from .get_flops import flops_input_shape
@@ -73,9 +74,21 @@ def _parse_options(options: Optional[Sequence[str]]) -> Optional[dict]:
     return parser.parse_args(['--o', *options]).o
 
 
-def _finished(work_dir: str) -> bool:
+def finished_run(config: str, work_dir: str, cfg_options: Optional[dict]) -> RunMetrics:
+    """The metrics of the newest validated run in ``work_dir``; :class:`RunLogError` when there
+    is none or when it stopped before the config's last epoch / iteration (a crashed or
+    interrupted run must not stand in the table as a finished one)."""
+    metrics = read_run_metrics(work_dir)
+    train_cfg = load_config(config, cfg_options, 'none', None)[0].get('train_cfg')
+    reason = unfinished_reason(metrics, training_length(train_cfg))
+    if reason:
+        raise RunLogError(reason)
+    return metrics
+
+
+def _finished(config: str, work_dir: str, cfg_options: Optional[dict]) -> bool:
     try:
-        read_run_metrics(work_dir)
+        finished_run(config, work_dir, cfg_options)
         return True
     except RunLogError:
         return False
@@ -84,11 +97,12 @@ def _finished(work_dir: str) -> bool:
 def train_all(args: argparse.Namespace) -> None:
     """Train each config in turn; the failed ones are listed at the end (exit code 2)."""
     configs = expand_configs(args.configs)
+    options = _parse_options(args.cfg_options)
     failed = []
     for index, config in enumerate(configs, 1):
         work_dir = work_dir_of(config, args.work_root)
         prefix = f'[{index}/{len(configs)}] {osp.basename(config)}'
-        if args.skip_finished and _finished(work_dir):
+        if args.skip_finished and _finished(config, work_dir, options):
             print(f'{prefix}: already finished in {work_dir}, skipped', flush=True)
             continue
         os.makedirs(work_dir, exist_ok=True)
@@ -107,7 +121,7 @@ def train_all(args: argparse.Namespace) -> None:
                   flush=True)
             continue
         try:
-            metrics = read_run_metrics(work_dir)
+            metrics = finished_run(config, work_dir, options)
             summary = ', '.join(f'{key} {values[-1]:.4g}'
                                 for key, values in metrics.values.items()
                                 if key not in VAL_TIMING_KEYS)
@@ -128,7 +142,7 @@ def comparison_rows(configs: Sequence[str], work_root: str, metric: Optional[str
         name = osp.splitext(osp.basename(config))[0]
         work_dir = work_dir_of(config, work_root)
         try:
-            result = read_run_metrics(work_dir)
+            result = finished_run(config, work_dir, cfg_options)
             train_s = run_wall_seconds(result.run_dir)
         except RunLogError as err:
             missing.append(f'{name} ({err})')
@@ -196,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', help=CFG_OPTIONS_HELP)
     train = sub.choices['train']
     train.add_argument('--skip-finished', action='store_true',
-                       help='skip configs whose work dir already holds a validated run')
+                       help='skip configs whose work dir already holds a run validated at its last '
+                            'epoch / iteration')
     train.add_argument('--train-args', nargs=argparse.REMAINDER, default=[],
                        help='passed on to tools/train.py (e.g. --amp); must come last')
     tab = sub.choices['table']

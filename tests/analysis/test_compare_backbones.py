@@ -36,7 +36,7 @@ def test_train_then_table(tmp_path, small_shapes_root):
     assert again.stdout.count('already finished') == 2
 
     out, rows_json, png = tmp_path / 'cmp.md', tmp_path / 'cmp.json', tmp_path / 'cmp.png'
-    run_tool('analysis/compare_backbones.py', 'table', *CONFIGS, '--work-root', work_root,
+    run_tool('analysis/compare_backbones.py', 'table', *CONFIGS, *options,
              '--runs', 2, '--warmup', 1, '--out', out, '--json', rows_json, '--png', png,
              check=True)
     table = out.read_text()
@@ -48,6 +48,15 @@ def test_train_then_table(tmp_path, small_shapes_root):
         assert row['latency_ms'] > 0 and row['train_s'] > 0 and row['params'] > 0
         assert f'| {name} | {row["params"] / 1e6:.2f}M |' in table
     assert png.stat().st_size > 10_000
+
+    # The same runs judged against a 2-epoch schedule stopped early: not finished, not tabled.
+    longer = ['--cfg-options', *tiny_options(small_shapes_root)[1:], 'train_cfg.max_epochs=2']
+    early = run_tool('analysis/compare_backbones.py', 'table', *CONFIGS, '--work-root',
+                     work_root, *longer)
+    assert early.returncode == 2
+    lines = early.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'no finished run for 2 config(s)' in lines[0]
+    assert 'stopped early: its last validation was at epoch 1 of 2' in lines[0]
 
 
 def test_table_without_runs_says_what_to_do(tmp_path):
