@@ -28,17 +28,22 @@ fi
 echo "[slurm_sbatch] job ${SLURM_JOB_ID} start $((${SLURM_RESTART_COUNT:-0} + 1)) on" \
      "${SLURM_JOB_NODELIST}, $(date '+%F %T')"
 
+# Rank 0 writes STOP_FILE once a signal stop has saved its checkpoint, before any rank exits.
+STOP_FILE="$2/slurm_stopped_on_signal"
+rm -f "$STOP_FILE"
 # SRUN_ARGS is left unquoted on purpose: it holds none, one or several srun options.
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
+PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" EMO_MM_STOP_FILE="$STOP_FILE" \
 srun --kill-on-bad-exit=1 ${SRUN_ARGS:-} \
     "${PYTHON:-python}" -u "$ROOT/tools/train.py" "$1" --work-dir="$2" --launcher=slurm \
     --resume "${@:3}"
 rc=$?
-# tools/train.py exits with 3 when a signal made it save a checkpoint and stop. On SIGUSR1
-# (time limit) nobody else requeues the job; on preemption Slurm does and this shell is
-# already gone.
-if [ "$rc" -eq 3 ]; then
+# tools/train.py exits with 3 when a signal made it save a checkpoint and stop. srun may
+# report another code: the first rank to exit with 3 makes it kill the rest
+# (--kill-on-bad-exit), hence STOP_FILE. On SIGUSR1 (time limit) nobody else requeues the
+# job; on preemption Slurm does and this shell is already gone.
+if [ "$rc" -eq 3 ] || [ -f "$STOP_FILE" ]; then
     echo "[slurm_sbatch] checkpoint saved before the time limit: requeueing job ${SLURM_JOB_ID}"
+    rm -f "$STOP_FILE"
     scontrol requeue "${SLURM_JOB_ID}"
 fi
 exit "$rc"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import os.path as osp
 import random
 import signal
@@ -21,11 +22,15 @@ from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 
-from .checkpoints import write_last_checkpoint
+from .checkpoints import write_last_checkpoint, write_text_atomically
 from .data import ResumableBatchSampler, sample_seed
 
 #: Key of the exact-resume state in a checkpoint's ``meta``.
 RESUME_META_KEY = 'exact_resume'
+#: Environment variable naming a file that rank 0 writes (the stop message) once a signal
+#: stop has saved its checkpoint: ``tools/slurm_sbatch.sh`` reads it to requeue the job even
+#: when srun, seeing one rank exit with 3, killed the others before they exited themselves.
+STOP_FILE_ENV = 'EMO_MM_STOP_FILE'
 #: Stream id that keeps the model's per-iteration seeds apart from the samples' seeds.
 _MODEL_STREAM = 0x4D4F444C
 
@@ -175,7 +180,8 @@ class CheckpointOnSignalHook(Hook):
     Slurm sends SIGTERM when it preempts or requeues a job (then SIGKILL after
     ``KillWait`` seconds), and ``sbatch --signal=USR1@SECONDS`` sends SIGUSR1 that long
     before the time limit (``tools/slurm_sbatch.sh``). All ranks stop at the same
-    iteration; only rank 0 writes.
+    iteration; only rank 0 writes, and, where the environment names one
+    (:data:`STOP_FILE_ENV`), also the stop message to that file, before any rank exits.
     """
 
     priority = 'LOWEST'  # after the scheduler, EMA and checkpoint hooks of the iteration
@@ -225,11 +231,14 @@ class CheckpointOnSignalHook(Hook):
         runner.save_checkpoint(out_dir, filename, meta=dict(epoch=epoch, iter=done_iters),
                                by_epoch=False, backend_args=backend_args)
         path = osp.join(out_dir, filename)
-        if is_main_process():
-            write_last_checkpoint(runner.work_dir, path)
         runner.message_hub.update_info('last_ckpt', path)
         message = (f'received {name}: stopped after iteration {done_iters} and saved {path}; '
                    'continue with the same command plus --resume')
+        if is_main_process():
+            write_last_checkpoint(runner.work_dir, path)
+            stop_file = os.environ.get(STOP_FILE_ENV)
+            if stop_file:
+                write_text_atomically(stop_file, message + '\n')
         print_log(message, logger='current', level=logging.WARNING)
         if is_distributed():
             barrier()  # no rank exits (and makes the launcher kill the rest) before the save

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
 from helpers import (PROBE_ENV, cls_demo_config, differing_tensors, final_weights, newest_log,
@@ -36,9 +37,11 @@ KINDS = {'epoch': (RANDOM_RUN, 'epoch_1.pth', 'epoch_3.pth'),
          'iteration': (ITERATION_RUN, 'iter_4.pth', 'iter_12.pth')}
 
 
-def start_training(config: Path, work_dir: Path, *args: str) -> subprocess.Popen:
-    return start_tool('train.py', config, '--work-dir', work_dir, *args, env=PROBE_ENV,
-                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def start_training(config: Path, work_dir: Path, *args: str,
+                   env: Optional[dict] = None) -> subprocess.Popen:
+    return start_tool('train.py', config, '--work-dir', work_dir, *args,
+                      env={**PROBE_ENV, **(env or {})}, stdout=subprocess.DEVNULL,
+                      stderr=subprocess.PIPE)
 
 
 def wait_for(condition, process: subprocess.Popen, timeout: float = 300,
@@ -86,14 +89,16 @@ def test_sigkill_after_a_checkpoint_then_resume_is_bit_identical(kind, reference
 
 def test_sigterm_mid_epoch_saves_and_resume_is_bit_identical(references, tmp_path):
     config, expected = references['epoch']
-    work_dir = tmp_path / 'stopped'
-    process = start_training(config, work_dir)
+    work_dir, stop_file = tmp_path / 'stopped', tmp_path / 'stop_message'
+    process = start_training(config, work_dir, env={'EMO_MM_STOP_FILE': str(stop_file)})
     wait_for(lambda: 'Epoch(train) [2][1/4]' in _log_or_empty(work_dir), process)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 3, stderr[-3000:]
     (line, ) = [line for line in stderr.splitlines() if 'train.py: stopped:' in line]
     assert 'received SIGTERM: stopped after iteration' in line and '--resume' in line
+    # what tools/slurm_sbatch.sh reads when srun reports another exit code than 3
+    assert stop_file.read_text() == line.split('train.py: stopped: ')[1] + '\n'
     saved = sorted(work_dir.glob('iter_*.pth'))
     assert len(saved) == 1 and int(saved[0].stem.split('_')[1]) % 4 != 0  # mid-epoch
     assert (work_dir / 'last_checkpoint').read_text() == str(saved[0])

@@ -119,6 +119,7 @@ def test_an_interrupted_job_resumes_by_itself_to_the_same_weights(slurm, config,
     assert f'[slurm_sbatch] job {job} start 2' in text
     assert f'received {signal_name}: stopped after iteration' in text
     assert 'resumed epoch: 1, iter: ' in text
+    assert not (work_dir / 'slurm_stopped_on_signal').exists()  # the stop was consumed
     assert differing_tensors(final_weights(work_dir / 'epoch_4.pth'),
                              final_weights(reference_dir / 'epoch_4.pth')) == []
 
