@@ -115,6 +115,15 @@ def detector_train_step(model: nn.Module, batch: int, size: int, device: str,
     return step
 
 
+def bf16_depthwise(model: nn.Module) -> None:
+    """Let ``model``'s EMOv2 depthwise convolutions run in bfloat16 under CPU autocast
+    (the form before :class:`~emo_mm.models.layers.ConvNormAct` kept them in float32)."""
+    from emo_mm.models.layers import ConvNormAct
+    for module in model.modules():
+        if isinstance(module, ConvNormAct):
+            module.depthwise = False
+
+
 def _autocast(device: str, amp: bool):
     dtype: Optional[torch.dtype] = torch.float16 if device.startswith('cuda') else torch.bfloat16
     return torch.autocast(device_type=device.split(':')[0], dtype=dtype, enabled=amp)

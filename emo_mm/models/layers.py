@@ -73,6 +73,10 @@ class ConvNormAct(nn.Module):
     A 1x1 convolution (stride 1, one group) on a channels-last input runs as ``F.linear``
     on the ``(B, H, W, C)`` view: the same math, with no layout conversion and no
     im2col fallback (PyTorch's CPU 1x1 convolution path at batch 1 on one thread).
+
+    Under CPU bfloat16 autocast a depthwise convolution, with its norm and activation, runs
+    in float32: oneDNN's bfloat16 depthwise backward is 2-8x slower than its float32 one
+    (docs/benchmark.md), while a matrix unit speeds up only the GEMMs around it.
     """
 
     def __init__(self,
@@ -91,6 +95,7 @@ class ConvNormAct(nn.Module):
         self.norm = build_norm(norm, out_channels)
         self.act = build_act(act)
         self.pointwise = kernel_size == 1 and stride == 1 and groups == 1
+        self.depthwise = groups > 1 and groups == in_channels
 
     def forward(self, x: torch.Tensor, out_scale: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``act(norm(conv(x)))``; ``out_scale`` (per output channel, e.g. a LayerScale's gamma)
@@ -110,6 +115,11 @@ class ConvNormAct(nn.Module):
                 # otherwise see mixed layouts in the activation's backward (slow).
                 return self.act(y).permute(0, 3, 1, 2)
             y = y.permute(0, 3, 1, 2)
+        elif self.depthwise and x.device.type == 'cpu' and torch.is_autocast_enabled('cpu'):
+            with torch.autocast('cpu', enabled=False):
+                y = self.conv._conv_forward(x.float(), weight.float(),
+                                            None if bias is None else bias.float())
+                return self.act(self.norm(y))
         elif out_scale is None:
             y = self.conv(x)
         else:

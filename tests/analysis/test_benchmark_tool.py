@@ -51,3 +51,26 @@ def test_cpu_only_paths_on_a_gpu_are_a_clear_error(option):
     assert result.returncode == 2
     assert 'use --device cpu' in result.stderr
     assert 'Traceback' not in result.stderr
+
+
+def test_training_in_float32_and_bf16_side_by_side(tmp_path):
+    out = tmp_path / 'bench.json'
+    result = run_tool('analysis/benchmark.py', '--arch', '1m', '--sizes', '64', '--window', '2',
+                      '--runs', '1', '--warmup', '0', '--threads', '1', '--train-batch', '2',
+                      '--modes', 'train', '--train-precisions', 'fp32', 'bf16', '--json', out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {(row['variant'], row['precision']): row for row in json.loads(out.read_text())['rows']}
+    assert set(rows) == {('plain', 'fp32'), ('ours', 'fp32'), ('plain', 'bf16'), ('ours', 'bf16'),
+                         ('ours bf16 depthwise', 'bf16')}
+    assert all(row['peak_mb'] is not None and row['median_ms'] > 0 for row in rows.values())
+    fp32 = rows[('ours', 'fp32')]['median_ms']
+    line = next(line for line in result.stdout.splitlines()
+                if line.startswith('classifier train 1m 64 bs 2: ours bf16 autocast'))
+    assert f'({fp32:.1f} -> {rows[("ours", "bf16")]["median_ms"]:.1f} ms)' in line
+
+
+def test_bf16_training_on_a_gpu_is_a_clear_error():
+    result = run_tool('analysis/benchmark.py', '--modes', 'train', '--train-precisions', 'bf16',
+                      '--device', 'cuda')
+    assert result.returncode == 2
+    assert 'on a GPU use --amp' in result.stderr and 'Traceback' not in result.stderr

@@ -45,6 +45,10 @@ from emo_mm.deploy import (PRECISIONS, Bf16Model, OnnxModel, PartOf, compile_for
                             quantize_onnx_int8, reparameterize)
 
 MODES = ('infer', 'compile', 'aoti', 'ort', 'deploy', 'train', 'train_cp', 'det_train')
+TRAIN_PRECISIONS = ('fp32', 'bf16')
+#: Our training step with the depthwise convolutions in bfloat16 under autocast (the form
+#: before ConvNormAct ran them in float32 there): bf16 rows only.
+BF16_DEPTHWISE = 'ours bf16 depthwise'
 INFER_MODES = ('infer', 'deploy', 'compile', 'aoti', 'ort')
 INFER_VARIANT = {'infer': 'ours', 'deploy': 'ours deploy', 'compile': 'ours deploy+compile',
                  'aoti': 'ours deploy+aoti', 'ort': 'ours deploy+ort'}
@@ -90,6 +94,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--precisions', nargs='+', default=['fp32'], choices=PRECISIONS,
                         help='inference precisions of the deploy form (CPU): bf16 weights and '
                              'activations, int8 by post-training static quantization')
+    parser.add_argument('--train-precisions', nargs='+', default=['fp32'],
+                        choices=TRAIN_PRECISIONS,
+                        help='training steps in float32 and / or bf16 autocast (CPU, as '
+                             'tools/train.py --amp), side by side; bf16 adds the variant '
+                             '"ours bf16 depthwise" (depthwise convolutions left in bfloat16, '
+                             'as before they ran in float32 under autocast)')
     parser.add_argument('--calib-batches', type=int, default=8,
                         help='random batches that calibrate int8 (timing only: the values do '
                              'not change the speed)')
@@ -103,6 +113,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     for mode in ('aoti', 'ort'):
         if mode in args.modes and args.device != 'cpu':
             parser.error(f'--modes {mode} runs on the CPU; use --device cpu')
+    if 'bf16' in args.train_precisions and args.device != 'cpu':
+        parser.error('--train-precisions bf16 is CPU autocast; on a GPU use --amp (fp16)')
     if set(args.precisions) - {'fp32'} and args.device != 'cpu':
         parser.error('--precisions bf16 / int8 are the CPU inference paths; use --device cpu')
     return args
@@ -176,15 +188,17 @@ def run_inference(args, arch: str, size: int, window: int) -> List[Row]:
 # ----------------------------------------------------------------------------- training
 def train_step_for(spec: dict) -> Callable[[], None]:
     """Build the training workload described by ``spec`` (also used by the memory probe)."""
-    if spec['task'] == 'detector train':
-        model = workloads.build_detector(spec['variant'])
-        return workloads.detector_train_step(model, spec['batch'], spec['size'], spec['device'],
-                                             spec['amp'])
     variant = 'ours' if spec['variant'].startswith('ours') else 'plain'
-    model = workloads.build_classifier(variant, spec['arch'], spec['window'],
-                                       with_cp=spec['variant'] == 'ours with_cp')
-    return workloads.classifier_train_step(model, spec['batch'], spec['size'], spec['device'],
-                                           spec['amp'])
+    if spec['task'] == 'detector train':
+        model = workloads.build_detector(variant)
+    else:
+        model = workloads.build_classifier(variant, spec['arch'], spec['window'],
+                                           with_cp=spec['variant'] == 'ours with_cp')
+    if spec['variant'] == BF16_DEPTHWISE:
+        workloads.bf16_depthwise(model)
+    step = (workloads.detector_train_step if spec['task'] == 'detector train'
+            else workloads.classifier_train_step)
+    return step(model, spec['batch'], spec['size'], spec['device'], spec['amp'])
 
 
 def current_rss_mb() -> float:
@@ -248,9 +262,13 @@ def memory_in_subprocess(spec: dict) -> float:
 
 def run_training(args, task: str, arch: str, size: int, window: int, batch: int,
                  variants: List[str]) -> List[Row]:
-    specs = {v: dict(task=task, variant=v, arch=arch, size=size, window=window, batch=batch,
-                     device=args.device, amp=args.amp, threads=torch.get_num_threads())
-             for v in variants}
+    keys = [(v, p) for p in args.train_precisions for v in variants]
+    if 'bf16' in args.train_precisions:
+        keys.append((BF16_DEPTHWISE, 'bf16'))
+    specs = {(v, p): dict(task=task, variant=v, arch=arch, size=size, window=window,
+                          batch=batch, device=args.device, amp=args.amp or p == 'bf16',
+                          threads=torch.get_num_threads())
+             for v, p in keys}
     steps = {v: train_step_for(spec) for v, spec in specs.items()}
     runs = args.train_runs or args.runs
     medians = time_round_robin(steps, runs, min(args.warmup, 3), args.device)
@@ -269,10 +287,10 @@ def make_rows(task, arch, size, window, batch, medians, peaks=None) -> List[Row]
     seconds = {key(name): sec for name, sec in medians.items()}
     plain = seconds.get(('plain', 'fp32'))
     deploy = seconds.get(('ours deploy', 'fp32'))
-    return [Row(task, arch, size, window, batch, variant, sec * 1000, batch / sec,
-                plain / sec if plain else float('nan'), (peaks or {}).get(variant), precision,
+    return [Row(task, arch, size, window, batch, key(name)[0], sec * 1000, batch / sec,
+                plain / sec if plain else float('nan'), (peaks or {}).get(name), key(name)[1],
                 deploy / sec if deploy else float('nan'))
-            for (variant, precision), sec in seconds.items()]
+            for name, sec in medians.items()]
 
 
 def print_table(rows: List[Row]) -> None:
@@ -290,14 +308,20 @@ def print_table(rows: List[Row]) -> None:
 
 
 def summarize(rows: List[Row]) -> List[str]:
-    """Derived figures: with_cp memory/time vs ours, and time growth vs pixel count."""
+    """Derived figures: with_cp memory/time vs ours, bf16 training vs float32, and time
+    growth vs pixel count."""
     lines = []
-    index = {(r.task, r.arch, r.size, r.window, r.variant): r for r in rows}
+    index = {(r.task, r.arch, r.size, r.window, r.variant, r.precision): r for r in rows}
     for r in rows:
-        base = index.get((r.task, r.arch, r.size, r.window, 'ours'))
+        base = index.get((r.task, r.arch, r.size, r.window, 'ours', r.precision))
         if r.variant == 'ours with_cp' and base is not None and base.peak_mb:
             lines.append(f'with_cp {r.arch} {r.size}: peak memory {r.peak_mb / base.peak_mb - 1:+.0%}, '
                          f'time {r.median_ms / base.median_ms - 1:+.0%} vs ours')
+        fp32 = index.get((r.task, r.arch, r.size, r.window, 'ours', 'fp32'))
+        if 'train' in r.task and r.precision == 'bf16' and fp32 is not None:
+            lines.append(f'{r.task} {r.arch} {r.size} bs {r.batch}: {r.variant} bf16 autocast '
+                         f'{fp32.median_ms / r.median_ms:.2f}x the speed of ours float32 '
+                         f'({fp32.median_ms:.1f} -> {r.median_ms:.1f} ms)')
     groups: Dict[tuple, List[Row]] = {}
     for r in rows:
         if 'infer' in r.task:
