@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import tempfile
 from typing import Any, Optional, Sequence
 
@@ -53,6 +54,9 @@ def profile_train_step(args: argparse.Namespace) -> None:
     if args.steps < 1 or args.warmup < 0:
         raise ToolError(f'--steps must be >= 1 and --warmup >= 0 (got {args.steps} and '
                         f'{args.warmup})')
+    if args.trace and not os.path.isdir(os.path.dirname(os.path.abspath(args.trace))):
+        raise ToolError(f'--trace {args.trace}: its folder does not exist; create it or pick '
+                        'another path')
     if args.threads is not None:
         if args.threads < 1:
             raise ToolError(f'--threads must be >= 1 (got {args.threads})')

@@ -65,6 +65,10 @@ def test_profile_train_step_tool_on_the_classifier_demo(small_shapes_root, tmp_p
     assert 'OptimWrapper, 1 threads, batch size 8' in result.stdout
     assert 'paramwise_options' not in result.stdout + result.stderr  # the table alone
     assert trace.stat().st_size > 0 and 'the step would be at most' in result.stdout
+    no_folder = run_tool('analysis/profile_train_step.py', config, '--trace',
+                         tmp_path / 'missing' / 't.json', env=PROBE_ENV)
+    assert no_folder.returncode == 2 and 'Traceback' not in no_folder.stderr
+    assert 'its folder does not exist' in no_folder.stderr.strip().splitlines()[-1]
     bad = run_tool('analysis/profile_train_step.py', config, '--steps', '0',
                    env=PROBE_ENV)
     assert bad.returncode == 2
