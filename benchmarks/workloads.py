@@ -115,9 +115,10 @@ def detector_train_step(model: nn.Module, batch: int, size: int, device: str,
     return step
 
 
-def bf16_depthwise(model: nn.Module) -> None:
-    """Let ``model``'s EMOv2 depthwise convolutions run in bfloat16 under CPU autocast
-    (the form before :class:`~emo_mm.models.layers.ConvNormAct` kept them in float32)."""
+def torch_depthwise(model: nn.Module) -> None:
+    """Leave ``model``'s EMOv2 depthwise convolutions to PyTorch's kernels: oneDNN's weight
+    gradient, bfloat16 under CPU autocast (the form before
+    :class:`~emo_mm.models.layers.ConvNormAct` used emo_mm's kernel and float32)."""
     from emo_mm.models.layers import ConvNormAct
     for module in model.modules():
         if isinstance(module, ConvNormAct):

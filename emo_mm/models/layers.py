@@ -6,6 +6,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from emo_mm.ops import depthwise_conv2d
+
 from .errors import EMOv2ArgumentError
 
 #: EMOv2 uses eps=1e-6 for every BatchNorm and LayerNorm.
@@ -74,9 +76,11 @@ class ConvNormAct(nn.Module):
     on the ``(B, H, W, C)`` view: the same math, with no layout conversion and no
     im2col fallback (PyTorch's CPU 1x1 convolution path at batch 1 on one thread).
 
-    Under CPU bfloat16 autocast a depthwise convolution, with its norm and activation, runs
-    in float32: oneDNN's bfloat16 depthwise backward is 2-8x slower than its float32 one
-    (docs/benchmark.md), while a matrix unit speeds up only the GEMMs around it.
+    A depthwise convolution on a CPU takes its weight gradient from emo_mm's C kernel
+    (:func:`emo_mm.ops.depthwise_conv2d`; oneDNN's is 3-8x slower). Under CPU bfloat16
+    autocast it runs, with its norm and activation, in float32: oneDNN's bfloat16 depthwise
+    backward is 2-8x slower than its float32 one (docs/benchmark.md), while a matrix unit
+    speeds up only the GEMMs around it.
     """
 
     def __init__(self,
@@ -115,16 +119,25 @@ class ConvNormAct(nn.Module):
                 # otherwise see mixed layouts in the activation's backward (slow).
                 return self.act(y).permute(0, 3, 1, 2)
             y = y.permute(0, 3, 1, 2)
-        elif self.depthwise and x.device.type == 'cpu' and torch.is_autocast_enabled('cpu'):
-            with torch.autocast('cpu', enabled=False):
-                y = self.conv._conv_forward(x.float(), weight.float(),
-                                            None if bias is None else bias.float())
-                return self.act(self.norm(y))
+        elif self.depthwise and x.device.type == 'cpu':
+            if torch.is_autocast_enabled('cpu'):
+                with torch.autocast('cpu', enabled=False):
+                    y = self._depthwise(x.float(), weight.float(),
+                                        None if bias is None else bias.float())
+                    return self.act(self.norm(y))
+            y = self._depthwise(x, weight, bias)
         elif out_scale is None:
             y = self.conv(x)
         else:
             y = self.conv._conv_forward(x, weight, bias)
         return self.act(self.norm(y))
+
+    def _depthwise(self, x: torch.Tensor, weight: torch.Tensor,
+                   bias: Optional[torch.Tensor]) -> torch.Tensor:
+        conv = self.conv
+        if conv.dilation != (1, 1) or conv.padding_mode != 'zeros':
+            return conv._conv_forward(x, weight, bias)
+        return depthwise_conv2d(x, weight, bias, conv.stride, conv.padding)
 
     @torch.no_grad()
     def reparameterize(self) -> None:

@@ -61,7 +61,7 @@ def test_training_in_float32_and_bf16_side_by_side(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {(row['variant'], row['precision']): row for row in json.loads(out.read_text())['rows']}
     assert set(rows) == {('plain', 'fp32'), ('ours', 'fp32'), ('plain', 'bf16'), ('ours', 'bf16'),
-                         ('ours bf16 depthwise', 'bf16')}
+                         ('ours torch depthwise', 'fp32'), ('ours torch depthwise', 'bf16')}
     assert all(row['peak_mb'] is not None and row['median_ms'] > 0 for row in rows.values())
     fp32 = rows[('ours', 'fp32')]['median_ms']
     line = next(line for line in result.stdout.splitlines()

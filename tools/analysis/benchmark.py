@@ -46,9 +46,10 @@ from emo_mm.deploy import (PRECISIONS, Bf16Model, OnnxModel, PartOf, compile_for
 
 MODES = ('infer', 'compile', 'aoti', 'ort', 'deploy', 'train', 'train_cp', 'det_train')
 TRAIN_PRECISIONS = ('fp32', 'bf16')
-#: Our training step with the depthwise convolutions in bfloat16 under autocast (the form
-#: before ConvNormAct ran them in float32 there): bf16 rows only.
-BF16_DEPTHWISE = 'ours bf16 depthwise'
+#: Our training step with the depthwise convolutions left to PyTorch's kernels: oneDNN's weight
+#: gradient, and bfloat16 under autocast (the form before ConvNormAct used emo_mm's kernel and
+#: kept them in float32 there): CPU training rows, every precision.
+TORCH_DEPTHWISE = 'ours torch depthwise'
 INFER_MODES = ('infer', 'deploy', 'compile', 'aoti', 'ort')
 INFER_VARIANT = {'infer': 'ours', 'deploy': 'ours deploy', 'compile': 'ours deploy+compile',
                  'aoti': 'ours deploy+aoti', 'ort': 'ours deploy+ort'}
@@ -97,9 +98,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--train-precisions', nargs='+', default=['fp32'],
                         choices=TRAIN_PRECISIONS,
                         help='training steps in float32 and / or bf16 autocast (CPU, as '
-                             'tools/train.py --amp), side by side; bf16 adds the variant '
-                             '"ours bf16 depthwise" (depthwise convolutions left in bfloat16, '
-                             'as before they ran in float32 under autocast)')
+                             'tools/train.py --amp), side by side; on a CPU each adds the variant '
+                             '"ours torch depthwise" (depthwise convolutions left to PyTorch: '
+                             'oneDNN\'s weight gradient, bfloat16 under autocast)')
     parser.add_argument('--calib-batches', type=int, default=8,
                         help='random batches that calibrate int8 (timing only: the values do '
                              'not change the speed)')
@@ -194,8 +195,8 @@ def train_step_for(spec: dict) -> Callable[[], None]:
     else:
         model = workloads.build_classifier(variant, spec['arch'], spec['window'],
                                            with_cp=spec['variant'] == 'ours with_cp')
-    if spec['variant'] == BF16_DEPTHWISE:
-        workloads.bf16_depthwise(model)
+    if spec['variant'] == TORCH_DEPTHWISE:
+        workloads.torch_depthwise(model)
     step = (workloads.detector_train_step if spec['task'] == 'detector train'
             else workloads.classifier_train_step)
     return step(model, spec['batch'], spec['size'], spec['device'], spec['amp'])
@@ -263,8 +264,8 @@ def memory_in_subprocess(spec: dict) -> float:
 def run_training(args, task: str, arch: str, size: int, window: int, batch: int,
                  variants: List[str]) -> List[Row]:
     keys = [(v, p) for p in args.train_precisions for v in variants]
-    if 'bf16' in args.train_precisions:
-        keys.append((BF16_DEPTHWISE, 'bf16'))
+    if args.device == 'cpu':
+        keys += [(TORCH_DEPTHWISE, p) for p in args.train_precisions]
     specs = {(v, p): dict(task=task, variant=v, arch=arch, size=size, window=window,
                           batch=batch, device=args.device, amp=args.amp or p == 'bf16',
                           threads=torch.get_num_threads())
@@ -317,6 +318,10 @@ def summarize(rows: List[Row]) -> List[str]:
         if r.variant == 'ours with_cp' and base is not None and base.peak_mb:
             lines.append(f'with_cp {r.arch} {r.size}: peak memory {r.peak_mb / base.peak_mb - 1:+.0%}, '
                          f'time {r.median_ms / base.median_ms - 1:+.0%} vs ours')
+        if r.variant == TORCH_DEPTHWISE and base is not None:
+            lines.append(f'{r.task} {r.arch} {r.size} bs {r.batch} {r.precision}: ours '
+                         f'{r.median_ms / base.median_ms:.2f}x the speed of {TORCH_DEPTHWISE} '
+                         f'({r.median_ms:.1f} -> {base.median_ms:.1f} ms)')
         fp32 = index.get((r.task, r.arch, r.size, r.window, 'ours', 'fp32'))
         if 'train' in r.task and r.precision == 'bf16' and fp32 is not None:
             lines.append(f'{r.task} {r.arch} {r.size} bs {r.batch}: {r.variant} bf16 autocast '
