@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from emo_mm.ops import depthwise_conv2d
+from emo_mm.ops import depthwise_conv2d, uses_native_weight_grad
 
 from .errors import EMOv2ArgumentError
 
@@ -135,9 +135,13 @@ class ConvNormAct(nn.Module):
     def _depthwise(self, x: torch.Tensor, weight: torch.Tensor,
                    bias: Optional[torch.Tensor]) -> torch.Tensor:
         conv = self.conv
-        if conv.dilation != (1, 1) or conv.padding_mode != 'zeros':
-            return conv._conv_forward(x, weight, bias)
-        return depthwise_conv2d(x, weight, bias, conv.stride, conv.padding)
+        if (conv.dilation == (1, 1) and conv.padding_mode == 'zeros'
+                and uses_native_weight_grad(x, weight)):
+            return depthwise_conv2d(x, weight, bias, conv.stride, conv.padding)
+        if weight is conv.weight and bias is conv.bias:
+            # Through the module: graph quantizers (PT2E int8) find convolutions by module.
+            return conv(x)
+        return conv._conv_forward(x, weight, bias)
 
     @torch.no_grad()
     def reparameterize(self) -> None:

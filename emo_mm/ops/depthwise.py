@@ -66,15 +66,21 @@ class _DepthwiseConv2d(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None, None
 
 
-def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
-                     stride: Pair, padding: Pair) -> torch.Tensor:
-    """``F.conv2d(x, weight, bias, stride, padding, groups=C)`` (dilation 1). Under autograd
-    on a CPU, in float32 or float64, with the native kernels built, the weight gradient
-    comes from :func:`depthwise_weight_grad`; otherwise (and while tracing or compiling,
-    which see ``F.conv2d``) this is ``F.conv2d`` itself."""
-    if (torch.is_grad_enabled() and weight.requires_grad and x.device.type == 'cpu'
+def uses_native_weight_grad(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether :func:`depthwise_conv2d` would take its weight gradient from the C kernel:
+    under autograd, on a CPU, in float32 or float64, not tracing or compiling (those must
+    see ``F.conv2d``), with the native kernels built."""
+    return (torch.is_grad_enabled() and weight.requires_grad and x.device.type == 'cpu'
             and x.dtype in (torch.float32, torch.float64) and weight.dtype == x.dtype
             and not torch.jit.is_tracing() and not torch.compiler.is_compiling()
-            and library() is not None):
+            and library() is not None)
+
+
+def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+                     stride: Pair, padding: Pair) -> torch.Tensor:
+    """``F.conv2d(x, weight, bias, stride, padding, groups=C)`` (dilation 1), whose weight
+    gradient comes from :func:`depthwise_weight_grad` where :func:`uses_native_weight_grad`
+    says so; otherwise this is ``F.conv2d`` itself."""
+    if uses_native_weight_grad(x, weight):
         return _DepthwiseConv2d.apply(x, weight, bias, tuple(stride), tuple(padding))
     return F.conv2d(x, weight, bias, stride, padding, groups=x.shape[1])

@@ -63,6 +63,9 @@ def test_int8_quantization_compiles_and_stays_close_to_float32(folded):
     assert 0 < relative_error(simulated, expected) <= INT8_TOL
     assert relative_error(compiled, simulated) <= 1e-2
     quantized.eval()   # an exported graph that still behaves like a module
+    convs = [n for n in quantized.graph.nodes if n.target is torch.ops.aten.conv2d.default]
+    weights = [str(conv.args[1].target) for conv in convs]
+    assert len(convs) >= 5 and all('dequantize_per_channel' in w for w in weights), weights
 
 
 def test_int8_per_shape_quantizes_once_per_size_and_rebatches(folded):
