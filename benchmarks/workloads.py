@@ -48,10 +48,11 @@ def build_classifier(variant: str, arch: str, window: int, with_cp: bool = False
 
 def classifier_train_step(model: nn.Module, batch: int, size: int, device: str,
                           amp: bool = False) -> Callable[[], None]:
-    """One AdamW step of the classifier on a fixed random batch with random labels."""
+    """One AdamW step (multi-tensor, as the CPU demos' schedule) of the classifier on a fixed
+    random batch with random labels."""
     from mmpretrain.structures import DataSample
     model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05, foreach=True)
     inputs = torch.randn(batch, 3, size, size, device=device)
     samples = [DataSample().set_gt_label(int(i) % 1000).to(device) for i in range(batch)]
 
@@ -85,12 +86,12 @@ def build_detector(variant: str, config: Path = DET_DEMO) -> nn.Module:
 
 def detector_train_step(model: nn.Module, batch: int, size: int, device: str,
                         amp: bool = False, boxes_per_image: int = 3) -> Callable[[], None]:
-    """One optimiser step of the detector (its config's optimiser settings) on random images
-    with a few random boxes."""
+    """One optimiser step of the detector (the CPU demos' schedule: AdamW, multi-tensor update,
+    gradient norm clipped at 10) on random images with a few random boxes."""
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
     model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=4e-3, weight_decay=0.05)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=4e-3, weight_decay=0.05, foreach=True)
     gen = torch.Generator().manual_seed(0)
     inputs, samples = [], []
     for _ in range(batch):
