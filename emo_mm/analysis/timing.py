@@ -26,3 +26,23 @@ def time_round_robin(fns: Dict[str, Callable[[], object]], runs: int, warmup: in
             if i >= warmup:
                 times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def step_flops(fn: Callable[[], object]) -> int:
+    """Floating-point operations of one call of ``fn`` (e.g. a training step: forward and
+    backward), counted by ``torch.utils.flop_counter`` over the matmuls, convolutions and
+    attention kernels it dispatches (2 per multiply-add); elementwise ops count nothing."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def matmul_rate(dtype: torch.dtype, n: int = 2048, runs: int = 10,
+                device: str = 'cpu') -> float:
+    """FLOP/s of an ``n x n`` by ``n x n`` matmul in ``dtype`` (median of ``runs``): the
+    rate the machine's GEMM reaches, to set a model's achieved rate against."""
+    generator = torch.Generator(device).manual_seed(0)
+    a, b = (torch.randn(n, n, generator=generator, device=device).to(dtype) for _ in range(2))
+    seconds = time_round_robin({'mm': lambda: torch.mm(a, b)}, runs, warmup=2, device=device)
+    return 2 * n ** 3 / seconds['mm']

@@ -67,6 +67,18 @@ def test_training_in_float32_and_bf16_side_by_side(tmp_path):
     line = next(line for line in result.stdout.splitlines()
                 if line.startswith('classifier train 1m 64 bs 2: ours bf16 autocast'))
     assert f'({fp32:.1f} -> {rows[("ours", "bf16")]["median_ms"]:.1f} ms)' in line
+    # FLOP/s: one FLOP count per step (the same model), beside this run's matmul rates
+    report = json.loads(out.read_text())
+    gemm = report['setup']['matmul_gflop_per_s']
+    assert set(gemm) == {'float32', 'bfloat16'} and all(v > 0 for v in gemm.values())
+    gflop = {name: row['gflop_per_s'] * row['median_ms'] for name, row in rows.items()}
+    assert all(v == pytest.approx(gflop[('plain', 'fp32')], rel=1e-6) for v in gflop.values())
+    assert gflop[('plain', 'fp32')] > 0
+    assert rows[('ours', 'bf16')]['compute_dtype'] == 'bfloat16'
+    line = next(line for line in report['summary']
+                if line.startswith('classifier train 1m 64 bs 2 ours bf16: '))
+    share = rows[('ours', 'bf16')]['gflop_per_s'] / gemm['bfloat16']
+    assert f'{share:.0%} of the bfloat16 2048^3 matmul of this run' in line
 
 
 def test_bf16_training_on_a_gpu_is_a_clear_error():

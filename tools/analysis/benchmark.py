@@ -10,8 +10,10 @@ bfloat16 weights and activations); ``int8`` (compile and aoti: PT2E static quant
 torch's x86 Inductor quantizer; ort: ONNX Runtime static QDQ quantization), calibrated on
 random batches, which decide the ranges but not the speed;
 ``train`` (classifier training step: forward, backward, AdamW), ``train_cp`` (the same with
-activation checkpointing), ``det_train`` (RetinaNet demo detector training step). Variants
-are timed round-robin (run i of every variant, then run i + 1) so that load changes hit
+activation checkpointing), ``det_train`` (RetinaNet demo detector training step); each training
+row also gives the FLOP/s it achieves (the step's matmul and convolution FLOPs, forward and
+backward, counted on the plain formulation's step) beside the rate of a 2048^3 matmul in the
+same precision, timed in the same run. Variants are timed round-robin (run i of every variant, then run i + 1) so that load changes hit
 them alike; medians are reported. Peak training memory: a fresh subprocess per variant
 (CPU: peak RSS growth over the step; CUDA: ``max_memory_allocated`` growth).
 
@@ -39,7 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks import workloads  # noqa: E402
-from emo_mm.analysis import time_round_robin  # noqa: E402
+from emo_mm.analysis import matmul_rate, step_flops, time_round_robin  # noqa: E402
 from emo_mm.deploy import (PRECISIONS, Bf16Model, OnnxModel, PartOf, compile_for_inference,  # noqa: E402
                             export_aot, export_onnx, matrix_units, quantize_int8,
                             quantize_onnx_int8, reparameterize)
@@ -73,6 +75,8 @@ class Row:
     peak_mb: Optional[float] = None
     precision: str = 'fp32'
     vs_deploy: float = float('nan')   # float32 deploy form (eager) median / this median
+    gflop_per_s: float = float('nan')  # training rows: the step's FLOPs / median time
+    compute_dtype: str = 'float32'     # what the GEMMs run in (bf16 / fp16 under autocast)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -271,12 +275,32 @@ def run_training(args, task: str, arch: str, size: int, window: int, batch: int,
                           threads=torch.get_num_threads())
              for v, p in keys}
     steps = {v: train_step_for(spec) for v, spec in specs.items()}
+    counted = ('plain', keys[0][1]) if ('plain', keys[0][1]) in steps else keys[0]
+    flops = step_flops(steps[counted])   # the model's FLOPs; also a warm-up step
     runs = args.train_runs or args.runs
     medians = time_round_robin(steps, runs, min(args.warmup, 3), args.device)
     del steps
     gc.collect()
     peaks = {v: memory_in_subprocess(spec) for v, spec in specs.items()}
-    return make_rows(task, arch, size, window, batch, medians, peaks)
+    rows = make_rows(task, arch, size, window, batch, medians, peaks)
+    for row in rows:
+        row.gflop_per_s = flops / 1e9 / (row.median_ms / 1e3)
+        row.compute_dtype = compute_dtype(args, row.precision)
+    return rows
+
+
+def compute_dtype(args, precision: str) -> str:
+    """The dtype a training row's GEMMs run in: bf16 autocast on a CPU, fp16 autocast
+    (``--amp``) on a GPU, float32 otherwise."""
+    if precision == 'bf16' or (args.amp and args.device == 'cpu'):
+        return 'bfloat16'
+    return 'float16' if args.amp else 'float32'
+
+
+def matmul_rates(args) -> Dict[str, float]:
+    """GFLOP/s of a 2048^3 matmul in each dtype the training rows compute in."""
+    dtypes = sorted({compute_dtype(args, p) for p in args.train_precisions})
+    return {name: matmul_rate(getattr(torch, name), device=args.device) / 1e9 for name in dtypes}
 
 
 # ----------------------------------------------------------------------------- report
@@ -297,23 +321,29 @@ def make_rows(task, arch, size, window, batch, medians, peaks=None) -> List[Row]
 def print_table(rows: List[Row]) -> None:
     head = (f"{'task':<20} {'arch':<9} {'size':>5} {'win':>4} {'bs':>3} {'variant':<20} "
             f"{'prec':<5} {'median ms':>10} {'img/s':>8} {'vs plain':>8} {'vs deploy':>9} "
-            f"{'peak MB':>8}")
+            f"{'peak MB':>8} {'GFLOP/s':>8}")
     print(head)
     print('-' * len(head))
     for r in rows:
         peak = f'{r.peak_mb:8.0f}' if r.peak_mb is not None else f"{'-':>8}"
         vs_deploy = f'{r.vs_deploy:8.2f}x' if r.vs_deploy == r.vs_deploy else f"{'-':>9}"
+        rate = f'{r.gflop_per_s:8.1f}' if r.gflop_per_s == r.gflop_per_s else f"{'-':>8}"
         print(f'{r.task:<20} {r.arch:<9} {r.size:>5} {r.window:>4} {r.batch:>3} {r.variant:<20} '
               f'{r.precision:<5} {r.median_ms:10.1f} {r.images_per_s:8.1f} {r.vs_plain:7.2f}x '
-              f'{vs_deploy} {peak}')
+              f'{vs_deploy} {peak} {rate}')
 
 
-def summarize(rows: List[Row]) -> List[str]:
-    """Derived figures: with_cp memory/time vs ours, bf16 training vs float32, and time
-    growth vs pixel count."""
+def summarize(rows: List[Row], gemm_gflop_per_s: Optional[Dict[str, float]] = None) -> List[str]:
+    """Derived figures: with_cp memory/time vs ours, bf16 training vs float32, training FLOP/s
+    vs the matmul rate of the same dtype, and time growth vs pixel count."""
     lines = []
     index = {(r.task, r.arch, r.size, r.window, r.variant, r.precision): r for r in rows}
     for r in rows:
+        gemm = (gemm_gflop_per_s or {}).get(r.compute_dtype)
+        if 'train' in r.task and gemm:
+            lines.append(f'{r.task} {r.arch} {r.size} bs {r.batch} {r.variant} {r.precision}: '
+                         f'{r.gflop_per_s:.1f} GFLOP/s, {r.gflop_per_s / gemm:.0%} of the '
+                         f'{r.compute_dtype} 2048^3 matmul of this run ({gemm:.1f} GFLOP/s)')
         base = index.get((r.task, r.arch, r.size, r.window, 'ours', r.precision))
         if r.variant == 'ours with_cp' and base is not None and base.peak_mb:
             lines.append(f'with_cp {r.arch} {r.size}: peak memory {r.peak_mb / base.peak_mb - 1:+.0%}, '
@@ -370,6 +400,11 @@ def main(argv=None) -> None:
     info = setup_info(args)
     print(' | '.join(f'{k}: {v}' for k, v in info.items()), flush=True)
     windows = args.window * len(args.sizes) if len(args.window) == 1 else args.window
+    if {'train', 'train_cp', 'det_train'} & set(args.modes):
+        info['matmul_gflop_per_s'] = matmul_rates(args)
+        print('2048^3 matmul: ' + ', '.join(f'{k} {v:.1f} GFLOP/s'
+                                             for k, v in info['matmul_gflop_per_s'].items()),
+              flush=True)
     rows: List[Row] = []
     for arch in args.arch:
         for size, window in zip(args.sizes, windows):
@@ -388,7 +423,7 @@ def main(argv=None) -> None:
     info['load_average_end'] = os.getloadavg()
     print()
     print_table(rows)
-    summary = summarize(rows)
+    summary = summarize(rows, info.get('matmul_gflop_per_s'))
     for line in summary:
         print(line)
     print(f"load average at start {info['load_average_start']}, at end {info['load_average_end']}")
