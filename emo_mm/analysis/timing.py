@@ -28,12 +28,25 @@ def time_round_robin(fns: Dict[str, Callable[[], object]], runs: int, warmup: in
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def _conv_backward_flops(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding,
+                         _dilation, transposed, _output_padding, _groups, output_mask,
+                         out_shape=None, **kwargs) -> int:
+    """A convolution's input and weight gradients each take as many multiply-adds as its
+    forward pass. (torch's own formula counts a grouped convolution's weight gradient as
+    if it were dense: 40x too much for the depthwise convolutions of EMOv2.)"""
+    from torch.utils.flop_counter import conv_flop_count
+    forward = conv_flop_count(x_shape, w_shape, grad_out_shape, transposed=transposed)
+    return forward * (int(output_mask[0]) + int(output_mask[1]))
+
+
 def step_flops(fn: Callable[[], object]) -> int:
     """Floating-point operations of one call of ``fn`` (e.g. a training step: forward and
     backward), counted by ``torch.utils.flop_counter`` over the matmuls, convolutions and
-    attention kernels it dispatches (2 per multiply-add); elementwise ops count nothing."""
+    attention kernels it dispatches (2 per multiply-add); elementwise ops count nothing,
+    nor do kernels outside PyTorch (:mod:`emo_mm.ops`)."""
     from torch.utils.flop_counter import FlopCounterMode
-    with FlopCounterMode(display=False) as counter:
+    mapping = {torch.ops.aten.convolution_backward: _conv_backward_flops}
+    with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
         fn()
     return counter.get_total_flops()
 
