@@ -1,5 +1,6 @@
 """emo_mm's depthwise weight-gradient kernel against PyTorch's own, and its fallbacks."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -10,8 +11,19 @@ import torch.nn.functional as F
 from emo_mm.models.layers import ConvNormAct
 from emo_mm.ops import depthwise_conv2d, depthwise_weight_grad, native_kernels_available
 
-pytestmark = pytest.mark.skipif(not native_kernels_available(),
-                                reason='no C compiler: the PyTorch path runs (tested below)')
+SWITCHED_OFF = os.environ.get('EMO_MM_NATIVE_KERNELS') == '0'
+NO_COMPILER = not (os.environ.get('CC') or shutil.which('cc') or shutil.which('gcc'))
+needs_kernel = pytest.mark.skipif(
+    SWITCHED_OFF or NO_COMPILER,
+    reason='EMO_MM_NATIVE_KERNELS=0 is set' if SWITCHED_OFF else
+    'no C compiler (cc, gcc or $CC) to build the kernel: PyTorch\'s path runs instead, '
+    'tested by test_without_the_kernel_pytorch_runs_and_says_why')
+
+
+@pytest.fixture
+def built_kernel():
+    """Where a compiler exists the kernel must build: a failed build fails these tests."""
+    assert native_kernels_available(), 'the C kernel did not build: see the warning logged above'
 
 
 def torch_grads(x, weight, bias, stride, padding, grad_out):
@@ -21,6 +33,7 @@ def torch_grads(x, weight, bias, stride, padding, grad_out):
     return x.grad, weight.grad, None if bias is None else bias.grad
 
 
+@needs_kernel
 @pytest.mark.parametrize('shape,kernel,stride,padding', [
     ((2, 8, 13, 11), (5, 5), (2, 2), (2, 2)),
     ((3, 5, 9, 9), (3, 3), (1, 1), (1, 1)),
@@ -28,6 +41,7 @@ def torch_grads(x, weight, bias, stride, padding, grad_out):
     ((2, 4, 6, 6), (3, 3), (3, 3), (2, 0)),
 ])
 @pytest.mark.parametrize('channels_last', [True, False])
+@pytest.mark.usefixtures('built_kernel')
 def test_weight_grad_equals_pytorch_in_float64(shape, kernel, stride, padding, channels_last):
     torch.manual_seed(0)
     x = torch.randn(shape, dtype=torch.float64)
@@ -42,6 +56,8 @@ def test_weight_grad_equals_pytorch_in_float64(shape, kernel, stride, padding, c
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
 
 
+@needs_kernel
+@pytest.mark.usefixtures('built_kernel')
 def test_all_gradients_equal_pytorch_in_float32():
     torch.manual_seed(0)
     x = torch.randn(4, 24, 20, 20).contiguous(memory_format=torch.channels_last)
@@ -56,6 +72,8 @@ def test_all_gradients_equal_pytorch_in_float32():
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
+@needs_kernel
+@pytest.mark.usefixtures('built_kernel')
 def test_conv_norm_act_trains_through_the_kernel_with_the_same_gradients():
     torch.manual_seed(0)
     block = ConvNormAct(16, 16, 5, 2, groups=16, norm='bn', act='silu')
@@ -79,7 +97,8 @@ SCRIPT = ('import torch; from emo_mm.ops import native_kernels_available, depthw
     ({'CC': '/bin/false'}, 'failed'),
 ])
 def test_without_the_kernel_pytorch_runs_and_says_why(tmp_path, env, reason):
-    env = dict(os.environ, EMO_MM_CACHE=str(tmp_path), **env)
+    base = {k: v for k, v in os.environ.items() if k != 'EMO_MM_NATIVE_KERNELS'}
+    env = dict(base, EMO_MM_CACHE=str(tmp_path), **env)
     done = subprocess.run([sys.executable, '-c', SCRIPT], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert 'available False True' in done.stdout
