@@ -33,7 +33,7 @@ def _conv_backward_flops(grad_out_shape, x_shape, w_shape, _bias, _stride, _padd
                          out_shape=None, **kwargs) -> int:
     """A convolution's input and weight gradients each take as many multiply-adds as its
     forward pass. (torch's own formula counts a grouped convolution's weight gradient as
-    if it were dense: 40x too much for the depthwise convolutions of EMOv2.)"""
+    if it were dense: C times too much for a depthwise convolution of C channels.)"""
     from torch.utils.flop_counter import conv_flop_count
     forward = conv_flop_count(x_shape, w_shape, grad_out_shape, transposed=transposed)
     return forward * (int(output_mask[0]) + int(output_mask[1]))
