@@ -2,7 +2,8 @@
 atomic and strict checkpoints, exact resume) and the hooks and data wrappers behind it.
 
 Importing this package registers ``EmoMMRunner`` in mmengine's ``RUNNERS`` and the hooks
-in ``HOOKS``, so configs can name them (``runner_type='EmoMMRunner'``,
+in ``HOOKS`` (and :class:`MergedGroupsOptimWrapperConstructor` in
+``OPTIM_WRAPPER_CONSTRUCTORS``), so configs can name them (``runner_type='EmoMMRunner'``,
 ``custom_hooks=[dict(type='PlotCurvesHook')]``) in every scope.
 """
 from .cpu_amp import CpuBf16OptimWrapper, cpu_has_bf16
@@ -10,6 +11,7 @@ from .curves_hook import PlotCurvesHook
 from .data import DataSampleError, ReproducibleDataset, ResumableBatchSampler
 from .deploy_form_hook import DeployFormHook, has_deploy_form
 from .distributed import LauncherError
+from .optim_constructor import MergedGroupsOptimWrapperConstructor, merge_param_groups
 from .hooks import (CheckpointOnSignalHook, ExactResumeHook, NonFiniteLossError,
                     StopOnNonFiniteLossHook, TrainingInterrupted)
 from .precision_hook import InferencePrecisionHook
@@ -17,7 +19,8 @@ from .runner import EmoMMRunner
 
 __all__ = [
     'CheckpointOnSignalHook', 'CpuBf16OptimWrapper', 'DataSampleError', 'DeployFormHook', 'EmoMMRunner', 'ExactResumeHook',
-    'InferencePrecisionHook', 'LauncherError',
+    'InferencePrecisionHook', 'LauncherError', 'MergedGroupsOptimWrapperConstructor',
     'NonFiniteLossError', 'PlotCurvesHook', 'ReproducibleDataset', 'ResumableBatchSampler',
-    'StopOnNonFiniteLossHook', 'TrainingInterrupted', 'cpu_has_bf16', 'has_deploy_form'
+    'StopOnNonFiniteLossHook', 'TrainingInterrupted', 'cpu_has_bf16', 'has_deploy_form',
+    'merge_param_groups'
 ]

@@ -30,7 +30,8 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from torch.utils.data import DataLoader
 
-from emo_mm.checkpoint import check_checkpoint_fits, is_local_path, read_training_checkpoint
+from emo_mm.checkpoint import (CheckpointMismatchError, check_checkpoint_fits, is_local_path,
+                               read_training_checkpoint)
 from .checkpoints import find_resume_checkpoint, move_into_place, partial_name, remove_partial_files
 from .data import rebuild_dataloader
 from .distributed import (accelerator_available, check_launcher_env, cpu_model_wrapper_cfg,
@@ -136,6 +137,14 @@ class EmoMMRunner(Runner):
         self._strict_loading = True
         try:
             super().resume(filename, *args, **kwargs)
+        except ValueError as err:
+            if 'parameter group' not in str(err) or isinstance(err, CheckpointMismatchError):
+                raise
+            raise CheckpointMismatchError(
+                f"{filename}: its optimizer state does not fit this config's optimizer ({err}); "
+                'resume with the optim_wrapper (constructor, paramwise_cfg) the run started '
+                'with, or start a new run from its weights with --cfg-options load_from=...'
+            ) from err
         finally:
             self._strict_loading = False
         if is_local_path(self.work_dir) and get_rank() == 0:

@@ -132,3 +132,17 @@ def test_kill_during_a_save_leaves_no_truncated_checkpoint(references, tmp_path)
     assert 'left by a save that was interrupted' in newest_log(work_dir)
     assert differing_tensors(final_weights(work_dir / 'epoch_3.pth'), expected) == []
     assert os.path.getsize(work_dir / 'epoch_3.pth') > 256 * 2**20
+
+
+def test_resume_with_another_optimizer_layout_stops_with_one_line(references, tmp_path):
+    """A checkpoint whose optimizer state has other param groups (here: mmengine's default
+    constructor, one group per parameter) stops --resume with a line that says what to do."""
+    config, _ = references['epoch']
+    checkpoint = config.parent / 'epoch_uninterrupted' / 'epoch_1.pth'
+    result = run_tool('train.py', config, '--work-dir', tmp_path, '--resume', checkpoint,
+                      '--cfg-options', 'optim_wrapper.constructor=DefaultOptimWrapperConstructor',
+                      env=PROBE_ENV)
+    assert result.returncode == 2, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f'train.py: error: {checkpoint}: its optimizer state does not fit')
+    assert 'Traceback' not in result.stderr
