@@ -48,7 +48,7 @@ def build_classifier(variant: str, arch: str, window: int, with_cp: bool = False
 
 def classifier_train_step(model: nn.Module, batch: int, size: int, device: str,
                           amp: bool = False) -> Callable[[], None]:
-    """One AdamW step (multi-tensor, as the CPU demos' schedule) of the classifier on a fixed
+    """One AdamW step (one param group, multi-tensor update) of the classifier on a fixed
     random batch with random labels."""
     from mmpretrain.structures import DataSample
     model.to(device).train()
@@ -86,8 +86,9 @@ def build_detector(variant: str, config: Path = DET_DEMO) -> nn.Module:
 
 def detector_train_step(model: nn.Module, batch: int, size: int, device: str,
                         amp: bool = False, boxes_per_image: int = 3) -> Callable[[], None]:
-    """One optimiser step of the detector (the CPU demos' schedule: AdamW, multi-tensor update,
-    gradient norm clipped at 10) on random images with a few random boxes."""
+    """One optimiser step of the detector (AdamW in one param group, multi-tensor update,
+    gradient norm clipped at 10, as the CPU demos' schedule clips) on random images with a few
+    random boxes."""
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
     model.to(device).train()
