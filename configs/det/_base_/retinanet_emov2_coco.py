@@ -22,7 +22,10 @@ model = dict(
         norm_eval=True,
         init_cfg=dict(type='Pretrained', checkpoint='checkpoints/EMOv2_5M_224.pth')),
     # FPN start_level=1: stage 1 (stride 4) is computed but unused, as in the paper's recipe.
-    neck=dict(in_channels=[48, 72, 160, 288]))
+    neck=dict(in_channels=[48, 72, 160, 288]),
+    # mmdet's RetinaHead, its training targets computed for the batch in one pass (the same
+    # targets; emo_mm/det/retina_head.py).
+    bbox_head=dict(type='BatchedRetinaHead'))
 
 # 4 images per GPU x 4 GPUs = 16 (auto_scale_lr.base_batch_size).
 train_dataloader = dict(batch_size=4, num_workers=4)

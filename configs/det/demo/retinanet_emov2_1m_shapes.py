@@ -27,7 +27,8 @@ model = dict(
         init_cfg=None),
     neck=dict(in_channels=[48, 80, 180], out_channels=width, start_level=0, num_outs=5,
               norm_cfg=head_norm),
-    bbox_head=dict(num_classes=4, in_channels=width, feat_channels=width, stacked_convs=2,
+    # RetinaHead with the training targets of the whole batch in one pass (equal targets).
+    bbox_head=dict(type='BatchedRetinaHead', num_classes=4, in_channels=width, feat_channels=width, stacked_convs=2,
                    norm_cfg=head_norm,
                    anchor_generator=dict(octave_base_scale=3)),
     test_cfg=dict(score_thr=0.05, max_per_img=50))
