@@ -5,14 +5,9 @@ of the config's train loader, the two setups alternating step by step on the sam
 
 Usage: python benchmarks/retina_head.py [CONFIG] [--amp] [--steps 40] [--threads 2]
 """
-import argparse
 import copy
-import itertools
 import os.path as osp
-import statistics
 import sys
-import tempfile
-import time
 
 import torch
 
@@ -20,70 +15,38 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 
-from emo_mm.cli.common import build_runner, load_config  # noqa: E402
-from emo_mm.cli.train import prepare_train_config  # noqa: E402
+from benchmarks.side_by_side import alternate, load_runner, median_ms, parser, timed  # noqa: E402
 from emo_mm.det import BatchedRetinaHead  # noqa: E402
-
-DEFAULT_CONFIG = 'configs/det/demo/retinanet_emov2_1m_shapes.py'
-WARMUP = 5
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('config', nargs='?', default=DEFAULT_CONFIG)
-    parser.add_argument('--amp', action='store_true')
-    parser.add_argument('--steps', type=int, default=40)
-    parser.add_argument('--threads', type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as work_dir:
-        cfg, spec = load_config(args.config, None, 'none', work_dir)
-        prepare_train_config(cfg, amp=args.amp, auto_scale_lr=False, resume=None)
-        cfg.log_level = 'WARNING'
-        runner = build_runner(cfg, spec)
-        if not isinstance(runner.model.bbox_head, BatchedRetinaHead):
-            sys.exit(f'{args.config}: its bbox_head is not a BatchedRetinaHead')
-        if runner.model.bbox_head.per_image_reason is not None:
-            sys.exit(f'{args.config}: BatchedRetinaHead takes the per-image path '
-                     f'({runner.model.bbox_head.per_image_reason})')
-        runner.model.init_weights()
-        setups, step_times, loss_times = {}, {}, {}
-        for name in ('per-image', 'batched'):
-            model = copy.deepcopy(runner.model).train()
-            if name == 'per-image':    # mmdet's RetinaHead.loss_by_feat
-                model.bbox_head.per_image_reason = 'benchmark'
-            head = model.bbox_head
-            head.loss_by_feat = _timed(head.loss_by_feat, loss_times.setdefault(name, []))
-            setups[name] = model, build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
-            step_times[name] = []
-        batches = list(itertools.islice(itertools.cycle(runner.train_dataloader),
-                                        WARMUP + args.steps))
-    for i, batch in enumerate(batches):
-        for name in sorted(setups, reverse=bool(i % 2)):
-            model, wrapper = setups[name]
-            start = time.perf_counter()
-            model.train_step(batch, wrapper)
-            step_times[name].append(time.perf_counter() - start)
-
-    def median_ms(times):
-        return 1000 * statistics.median(times[WARMUP:])
+    args = parser(__doc__).parse_args()
+    runner, cfg, batches = load_runner(args)
+    head = runner.model.bbox_head
+    if not isinstance(head, BatchedRetinaHead):
+        sys.exit(f'{args.config}: its bbox_head is not a BatchedRetinaHead')
+    if head.per_image_reason is not None:
+        sys.exit(f'{args.config}: BatchedRetinaHead takes the per-image path '
+                 f'({head.per_image_reason})')
+    setups, loss_times = {}, {}
+    for name in ('per-image', 'batched'):
+        model = copy.deepcopy(runner.model).train()
+        if name == 'per-image':    # mmdet's RetinaHead.loss_by_feat
+            model.bbox_head.per_image_reason = 'benchmark'
+        model.bbox_head.loss_by_feat = timed(model.bbox_head.loss_by_feat,
+                                             loss_times.setdefault(name, []))
+        setups[name] = model, build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    step_times = alternate(setups, batches)
 
     print(f'{args.config}, {torch.get_num_threads()} threads, amp={args.amp}, median of '
           f'{args.steps} alternating steps')
     for name in setups:
-        print(f'  {name:9s} train step {median_ms(step_times[name]):7.1f} ms, of which '
-              f'loss_by_feat (targets + losses, forward) {median_ms(loss_times[name]):6.2f} ms')
-    ratio = median_ms(step_times['per-image']) / median_ms(step_times['batched'])
+        print(f'  {name:9s} train step {median_ms(step_times[name], args.steps):7.1f} ms, of '
+              f'which loss_by_feat (targets + losses, forward) '
+              f'{median_ms(loss_times[name], args.steps):6.2f} ms')
+    ratio = (median_ms(step_times['per-image'], args.steps)
+             / median_ms(step_times['batched'], args.steps))
     print(f'  train step: batched targets {ratio:.3f}x the per-image ones')
-
-
-def _timed(fn, times):
-    def wrapped(*args, **kwargs):
-        start = time.perf_counter()
-        out = fn(*args, **kwargs)
-        times.append(time.perf_counter() - start)
-        return out
-    return wrapped
 
 
 if __name__ == '__main__':

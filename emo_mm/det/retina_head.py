@@ -61,10 +61,7 @@ class BatchedRetinaHead(RetinaHead):
     def loss_by_feat(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
                      batch_gt_instances: InstanceList, batch_img_metas: List[dict],
                      batch_gt_instances_ignore: OptInstanceList = None) -> dict:
-        ignoring = (self.per_image_reason is None and self.assigner.ignore_iof_thr > 0
-                    and batch_gt_instances_ignore is not None
-                    and any(len(instances) > 0 for instances in batch_gt_instances_ignore))
-        if self.per_image_reason is not None or ignoring:
+        if self.per_image_reason is not None or self._ignores_instances(batch_gt_instances_ignore):
             return super().loss_by_feat(cls_scores, bbox_preds, batch_gt_instances,
                                         batch_img_metas, batch_gt_instances_ignore)
         featmap_sizes = [score.shape[-2:] for score in cls_scores]
@@ -88,6 +85,11 @@ class BatchedRetinaHead(RetinaHead):
                                    box_weights.reshape(-1, box_weights.size(-1)),
                                    avg_factor=avg_factor)
         return dict(loss_cls=loss_cls, loss_bbox=loss_bbox)
+
+    def _ignores_instances(self, batch_gt_instances_ignore: OptInstanceList) -> bool:
+        """Whether the assigner would ignore anchors over some of these instances."""
+        return (self.assigner.ignore_iof_thr > 0 and batch_gt_instances_ignore is not None
+                and any(len(instances) > 0 for instances in batch_gt_instances_ignore))
 
     def _valid_anchors(self, anchors: Tensor, featmap_sizes: list, batch_img_metas: List[dict],
                        device: torch.device) -> Tensor:
