@@ -33,6 +33,7 @@ from emo_mm.checkpoint import CheckpointMismatchError, CheckpointReadError, safe
 from emo_mm.datasets import is_self_generating
 from emo_mm.engine import (DataSampleError, EmoMMRunner, LauncherError, NonFiniteLossError,
                            TrainingInterrupted)
+from emo_mm.engine.cpu_allocator import tune_cpu_allocator
 from emo_mm.engine.distributed import launcher_rank
 from emo_mm.models import EMOv2ArgumentError
 
@@ -394,9 +395,11 @@ def describe_error(err: BaseException) -> str:
 
 def run_command(command: Callable[[argparse.Namespace], None],
                 parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> int:
-    """Run ``command``; a known error becomes ``<prog>: error: ...`` and its exit code
+    """Run ``command`` with freed CPU memory kept for reuse (:func:`tune_cpu_allocator`); a
+    known error becomes ``<prog>: error: ...`` and its exit code
     (:data:`EXIT_CODES`); anything else is a bug and keeps its traceback."""
     args = parse_args(parser, argv)
+    tune_cpu_allocator()
     try:
         command(args)
     except Exception as err:  # noqa: BLE001 (re-raised unless it is a known error)

@@ -45,6 +45,7 @@ from emo_mm.analysis import matmul_rate, step_flops, time_round_robin  # noqa: E
 from emo_mm.deploy import (PRECISIONS, Bf16Model, OnnxModel, PartOf, compile_for_inference,  # noqa: E402
                             export_aot, export_onnx, matrix_units, quantize_int8,
                             quantize_onnx_int8, reparameterize)
+from emo_mm.engine import tune_cpu_allocator  # noqa: E402
 
 MODES = ('infer', 'compile', 'aoti', 'ort', 'deploy', 'train', 'train_cp', 'det_train')
 TRAIN_PRECISIONS = ('fp32', 'bf16')
@@ -392,12 +393,14 @@ def setup_info(args) -> dict:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    allocator = tune_cpu_allocator()      # as every emo_mm tool: freed memory kept for reuse
     if args.probe:
         print(json.dumps(dict(peak_mb=probe_memory(json.loads(args.probe)))))
         return
     if args.threads:
         torch.set_num_threads(args.threads)
     info = setup_info(args)
+    info['cpu_allocator'] = allocator
     print(' | '.join(f'{k}: {v}' for k, v in info.items()), flush=True)
     windows = args.window * len(args.sizes) if len(args.window) == 1 else args.window
     if {'train', 'train_cp', 'det_train'} & set(args.modes):
