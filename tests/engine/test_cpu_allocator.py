@@ -31,10 +31,16 @@ _PROBE = textwrap.dedent('''
 ''')
 
 
-def _probe(mode: str, **env_overrides) -> dict:
+def _untuned_env(**overrides) -> dict:
+    """This process's environment without malloc tunables or the switch, plus ``overrides``."""
     env = {k: v for k, v in os.environ.items()
            if not (k.startswith('MALLOC_') or k == cpu_allocator.ENV_SWITCH)}
-    env.update(env_overrides)
+    env.update(overrides)
+    return env
+
+
+def _probe(mode: str, **env_overrides) -> dict:
+    env = _untuned_env(**env_overrides)
     out = subprocess.run([sys.executable, '-c', _PROBE, mode], env=env, check=True,
                          capture_output=True, text=True, timeout=120)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -88,8 +94,6 @@ def test_tools_tune_the_allocator():
                     argparse.ArgumentParser(), [])
         print(states[0])
     ''')
-    env = {k: v for k, v in os.environ.items()
-           if not (k.startswith('MALLOC_') or k == cpu_allocator.ENV_SWITCH)}
-    out = subprocess.run([sys.executable, '-c', code], env=env, check=True,
+    out = subprocess.run([sys.executable, '-c', code], env=_untuned_env(), check=True,
                          capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == 'kept freed memory'
